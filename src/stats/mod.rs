@@ -1,0 +1,12 @@
+//! Measurement: thread-local recorders on the hot path, merged after the run into AIPerf's
+//! metric blocks.
+
+pub mod dist;
+pub mod errors;
+
+pub mod recorder;
+
+pub use dist::Dist;
+pub use errors::{ErrorClass, ErrorCounts};
+
+pub use recorder::Recorder;

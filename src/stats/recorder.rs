@@ -1,0 +1,148 @@
+//! The per-thread recorder: everything one worker measures in one phase. Recording is a few
+//! integer operations; nothing here allocates, formats or locks, except the first message of
+//! an error class.
+
+use std::time::{Duration, Instant};
+
+use super::{Dist, ErrorClass, ErrorCounts};
+
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// From the actual send to the end of the response (AIPerf's `request_latency`), ns.
+    pub request_latency: Dist,
+    /// From the intended send to the end of the response (`effective_latency`), ns.
+    pub effective_latency: Dist,
+    /// Actual minus intended send (`credit_to_start_latency`), ns, every request sent.
+    pub schedule_lag: Dist,
+    pub sent: u64,
+    pub succeeded: u64,
+    /// Requests that found no free connection at their intended time and waited.
+    pub late_sends: u64,
+    /// Requests the schedule wanted sent that never were (the run stopped first).
+    pub unsent: u64,
+    pub errors: ErrorCounts,
+    /// Successful requests by payload index: the input sequence lengths follow from these.
+    pub payload_successes: Vec<u64>,
+    /// Responses whose body was checked to be an embeddings list.
+    pub validated: u64,
+    pub response_bytes: u64,
+    pub first_send: Option<Instant>,
+    pub last_end: Option<Instant>,
+}
+
+impl Recorder {
+    pub fn new(payloads: usize) -> Recorder {
+        Recorder {
+            request_latency: Dist::new(),
+            effective_latency: Dist::new(),
+            schedule_lag: Dist::new(),
+            sent: 0,
+            succeeded: 0,
+            late_sends: 0,
+            unsent: 0,
+            errors: ErrorCounts::default(),
+            payload_successes: vec![0; payloads],
+            validated: 0,
+            response_bytes: 0,
+            first_send: None,
+            last_end: None,
+        }
+    }
+
+    #[inline]
+    pub fn on_send(&mut self, intended: Instant, sent: Instant, late: bool) {
+        self.sent += 1;
+        self.late_sends += u64::from(late);
+        self.schedule_lag.record(nanos(sent.saturating_duration_since(intended)));
+        if self.first_send.is_none() {
+            self.first_send = Some(sent);
+        }
+    }
+
+    #[inline]
+    pub fn on_success(&mut self, payload: usize, intended: Instant, sent: Instant, end: Instant, body_bytes: u64) {
+        self.succeeded += 1;
+        self.request_latency.record(nanos(end.saturating_duration_since(sent)));
+        self.effective_latency.record(nanos(end.saturating_duration_since(intended)));
+        self.payload_successes[payload] += 1;
+        self.response_bytes += body_bytes;
+        self.on_end(end);
+    }
+
+    pub fn on_error(&mut self, class: ErrorClass, message: Option<String>, end: Instant) {
+        self.errors.add(class, message);
+        self.on_end(end);
+    }
+
+    #[inline]
+    fn on_end(&mut self, end: Instant) {
+        if self.last_end.is_none_or(|t| end > t) {
+            self.last_end = Some(end);
+        }
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.errors.total()
+    }
+
+    pub fn merge(&mut self, other: &Recorder) {
+        self.request_latency.merge(&other.request_latency);
+        self.effective_latency.merge(&other.effective_latency);
+        self.schedule_lag.merge(&other.schedule_lag);
+        self.sent += other.sent;
+        self.succeeded += other.succeeded;
+        self.late_sends += other.late_sends;
+        self.unsent += other.unsent;
+        self.errors.merge(&other.errors);
+        for (a, b) in self.payload_successes.iter_mut().zip(&other.payload_successes) {
+            *a += b;
+        }
+        self.validated += other.validated;
+        self.response_bytes += other.response_bytes;
+        self.first_send = earliest(self.first_send, other.first_send);
+        self.last_end = match (self.last_end, other.last_end) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// First send to last completion: AIPerf's benchmark duration.
+    pub fn window(&self) -> Option<Duration> {
+        Some(self.last_end?.saturating_duration_since(self.first_send?))
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[inline]
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_counts_and_widens_the_window() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut a = Recorder::new(2);
+        a.on_send(ms(0), ms(1), false);
+        a.on_success(0, ms(0), ms(1), ms(5), 10);
+        let mut b = Recorder::new(2);
+        b.on_send(ms(2), ms(9), true);
+        b.on_error(ErrorClass::HttpStatus(503), None, ms(20));
+        a.merge(&b);
+        assert_eq!((a.sent, a.succeeded, a.failed(), a.late_sends), (2, 1, 1, 1));
+        assert_eq!(a.window(), Some(Duration::from_millis(19)));
+        assert_eq!(a.payload_successes, vec![1, 0]);
+        assert_eq!(a.schedule_lag.max(), 7_000_000);
+        assert_eq!(a.effective_latency.max(), 5_000_000);
+    }
+}
