@@ -8,4 +8,11 @@ pub mod http;
 pub mod mock;
 pub mod net;
 pub mod stats;
+
+pub mod cli;
+pub mod config;
 pub mod dataset;
+pub mod report;
+pub mod probe;
+pub mod profile;
+pub mod progress;

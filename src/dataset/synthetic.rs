@@ -64,22 +64,42 @@ impl<'t> Corpus<'t> {
     }
 
     /// Texts for every entry, `entries × batch`, and each entry's ISL (texts joined by a space).
+    /// Entries are built on every core; each has its own seeded generator, so the result does
+    /// not depend on the number of threads.
     pub fn generate(&self, spec: &SyntheticSpec) -> Result<Vec<(Vec<String>, u64)>, String> {
-        let mut rng = SmallRng::seed_from_u64(spec.seed);
         let special = self.tokens.special_tokens() as f64;
         let length = Normal::new(spec.isl_mean - special, spec.isl_stddev.max(0.0)).map_err(|e| format!("invalid ISL distribution: {e}"))?;
-        (0..spec.entries)
-            .map(|_| {
-                let texts: Vec<String> = (0..spec.batch)
-                    .map(|_| {
-                        let n = length.sample(&mut rng).ceil().max(1.0) as u32;
-                        self.text(n, &mut rng)
-                    })
-                    .collect::<Result<_, _>>()?;
-                let isl = self.tokens.count(&texts.join(" "))? as u64;
-                Ok((texts, isl))
-            })
-            .collect()
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(spec.entries.max(1));
+        let per_thread = spec.entries.div_ceil(threads);
+        let chunks: Vec<Result<Vec<(Vec<String>, u64)>, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let range = (t * per_thread)..((t + 1) * per_thread).min(spec.entries);
+                    scope.spawn(move || range.map(|i| self.entry(spec, &length, i)).collect())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("dataset thread panicked".into()))).collect()
+        });
+        let mut entries = Vec::with_capacity(spec.entries);
+        for chunk in chunks {
+            entries.extend(chunk?);
+        }
+        Ok(entries)
+    }
+
+    fn entry(&self, spec: &SyntheticSpec, length: &Normal<f64>, index: usize) -> Result<(Vec<String>, u64), String> {
+        let mut rng = SmallRng::seed_from_u64(spec.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut texts = Vec::with_capacity(spec.batch);
+        let mut counted = 0;
+        for _ in 0..spec.batch {
+            let n = length.sample(&mut rng).ceil().max(1.0) as u32;
+            texts.push(self.text(n, &mut rng)?);
+            counted += u64::from(n);
+        }
+        // One text was just verified to be exactly n tokens; a batch is counted joined, as
+        // AIPerf counts it.
+        let isl = if texts.len() == 1 { counted } else { self.tokens.count(&texts.join(" "))? as u64 };
+        Ok((texts, isl))
     }
 
     /// A text of exactly `n` tokens.

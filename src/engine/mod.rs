@@ -22,7 +22,7 @@ pub use progress::Progress;
 pub use runtime::DriverKind;
 pub use schedule::{Arrivals, Pattern};
 
-use crate::stats::Recorder;
+use crate::stats::{Recorder, Slo};
 use gate::Gate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -82,6 +82,7 @@ pub struct EngineConfig {
     /// Validate one response in this many (0: never); the first of each phase always.
     pub validate_every: u64,
     pub seed: u64,
+    pub slo: Slo,
 }
 
 /// What one phase measured, merged over the workers.
@@ -149,7 +150,7 @@ pub fn run(config: EngineConfig, progress: Arc<Progress>) -> EngineOutcome {
         .filter_map(|(i, spec)| {
             let parts: Vec<&worker::PhaseOutput> = per_worker.iter().filter_map(|w| w.get(i)).collect();
             let first = parts.first()?;
-            let mut recorder = Recorder::new(config.payload_inputs.len());
+            let mut recorder = Recorder::new(config.payload_inputs.len(), config.slo);
             for p in &parts {
                 recorder.merge(&p.recorder);
             }

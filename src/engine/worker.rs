@@ -139,13 +139,14 @@ impl PhaseRun {
             Load::Closed => None,
         };
         let payloads = requests.first().map_or(0, Vec::len);
+        let recorder = RefCell::new(Recorder::new(payloads, config.slo));
         PhaseRun {
             deadline: spec.duration.map(|d| start + d),
             config,
             spec,
             progress,
             worker: plan.id,
-            recorder: RefCell::new(Recorder::new(payloads)),
+            recorder,
             tickets: Cell::new(count),
             in_flight: Cell::new(0),
             // Workers start at different payloads so that short runs still cover the dataset.
@@ -204,7 +205,7 @@ impl PhaseRun {
                 break false;
             }
         };
-        let mut recorder = this.recorder.replace(Recorder::new(0));
+        let mut recorder = this.recorder.replace(Recorder::new(0, this.config.slo));
         if !finished {
             // Requests still in flight are cancelled: AIPerf counts them as errors (499).
             recorder.errors.add_n(ErrorClass::Cancelled, this.in_flight.get(), None);
@@ -388,6 +389,7 @@ mod tests {
             max_response_bytes: 1,
             validate_every: 0,
             seed: 0,
+            slo: Default::default(),
         }
     }
 

@@ -60,6 +60,19 @@ impl Dist {
         self.max = self.max.max(v);
     }
 
+    /// Records `v` `n` times (weighted values, e.g. a payload's token count per use).
+    pub fn record_n(&mut self, v: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.hist.saturating_record_n(v, n);
+        self.count += n;
+        self.sum += u128::from(v) * u128::from(n);
+        self.sum_sq += u128::from(v) * u128::from(v) * u128::from(n);
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+    }
+
     pub fn count(&self) -> u64 {
         self.count
     }

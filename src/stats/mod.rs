@@ -3,10 +3,12 @@
 
 pub mod dist;
 pub mod errors;
+pub mod metrics;
 
 pub mod recorder;
 
 pub use dist::Dist;
-pub use errors::{ErrorClass, ErrorCounts};
+pub use errors::{ErrorClass, ErrorCounts, ErrorRow};
+pub use metrics::{Block, Metric, Metrics};
 
-pub use recorder::Recorder;
+pub use recorder::{Recorder, Slo};

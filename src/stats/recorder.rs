@@ -6,8 +6,30 @@ use std::time::{Duration, Instant};
 
 use super::{Dist, ErrorClass, ErrorCounts};
 
+/// Goodput thresholds in nanoseconds (`u64::MAX`: no threshold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slo {
+    pub request_latency_ns: u64,
+    pub effective_latency_ns: u64,
+}
+
+impl Default for Slo {
+    fn default() -> Self {
+        Slo { request_latency_ns: u64::MAX, effective_latency_ns: u64::MAX }
+    }
+}
+
+impl Slo {
+    pub fn is_set(&self) -> bool {
+        *self != Slo::default()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Recorder {
+    pub slo: Slo,
+    /// Successful requests that met every SLO.
+    pub good: u64,
     /// From the actual send to the end of the response (AIPerf's `request_latency`), ns.
     pub request_latency: Dist,
     /// From the intended send to the end of the response (`effective_latency`), ns.
@@ -27,12 +49,15 @@ pub struct Recorder {
     pub validated: u64,
     pub response_bytes: u64,
     pub first_send: Option<Instant>,
+    pub last_send: Option<Instant>,
     pub last_end: Option<Instant>,
 }
 
 impl Recorder {
-    pub fn new(payloads: usize) -> Recorder {
+    pub fn new(payloads: usize, slo: Slo) -> Recorder {
         Recorder {
+            slo,
+            good: 0,
             request_latency: Dist::new(),
             effective_latency: Dist::new(),
             schedule_lag: Dist::new(),
@@ -45,6 +70,7 @@ impl Recorder {
             validated: 0,
             response_bytes: 0,
             first_send: None,
+            last_send: None,
             last_end: None,
         }
     }
@@ -57,13 +83,17 @@ impl Recorder {
         if self.first_send.is_none() {
             self.first_send = Some(sent);
         }
+        self.last_send = Some(sent);
     }
 
     #[inline]
     pub fn on_success(&mut self, payload: usize, intended: Instant, sent: Instant, end: Instant, body_bytes: u64) {
         self.succeeded += 1;
-        self.request_latency.record(nanos(end.saturating_duration_since(sent)));
-        self.effective_latency.record(nanos(end.saturating_duration_since(intended)));
+        let latency = nanos(end.saturating_duration_since(sent));
+        let effective = nanos(end.saturating_duration_since(intended));
+        self.request_latency.record(latency);
+        self.effective_latency.record(effective);
+        self.good += u64::from(latency <= self.slo.request_latency_ns && effective <= self.slo.effective_latency_ns);
         self.payload_successes[payload] += 1;
         self.response_bytes += body_bytes;
         self.on_end(end);
@@ -91,6 +121,7 @@ impl Recorder {
         self.schedule_lag.merge(&other.schedule_lag);
         self.sent += other.sent;
         self.succeeded += other.succeeded;
+        self.good += other.good;
         self.late_sends += other.late_sends;
         self.unsent += other.unsent;
         self.errors.merge(&other.errors);
@@ -99,11 +130,9 @@ impl Recorder {
         }
         self.validated += other.validated;
         self.response_bytes += other.response_bytes;
-        self.first_send = earliest(self.first_send, other.first_send);
-        self.last_end = match (self.last_end, other.last_end) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        self.first_send = pick(self.first_send, other.first_send, Instant::min);
+        self.last_send = pick(self.last_send, other.last_send, Instant::max);
+        self.last_end = pick(self.last_end, other.last_end, Instant::max);
     }
 
     /// First send to last completion: AIPerf's benchmark duration.
@@ -112,9 +141,9 @@ impl Recorder {
     }
 }
 
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+fn pick(a: Option<Instant>, b: Option<Instant>, f: fn(Instant, Instant) -> Instant) -> Option<Instant> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
+        (Some(a), Some(b)) => Some(f(a, b)),
         (a, b) => a.or(b),
     }
 }
@@ -132,14 +161,14 @@ mod tests {
     fn merge_adds_counts_and_widens_the_window() {
         let t0 = Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
-        let mut a = Recorder::new(2);
+        let mut a = Recorder::new(2, Slo { request_latency_ns: 4_500_000, ..Slo::default() });
         a.on_send(ms(0), ms(1), false);
         a.on_success(0, ms(0), ms(1), ms(5), 10);
-        let mut b = Recorder::new(2);
+        let mut b = Recorder::new(2, Slo::default());
         b.on_send(ms(2), ms(9), true);
         b.on_error(ErrorClass::HttpStatus(503), None, ms(20));
         a.merge(&b);
-        assert_eq!((a.sent, a.succeeded, a.failed(), a.late_sends), (2, 1, 1, 1));
+        assert_eq!((a.sent, a.succeeded, a.failed(), a.late_sends, a.good), (2, 1, 1, 1, 1));
         assert_eq!(a.window(), Some(Duration::from_millis(19)));
         assert_eq!(a.payload_successes, vec![1, 0]);
         assert_eq!(a.schedule_lag.max(), 7_000_000);
