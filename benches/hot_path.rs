@@ -12,16 +12,24 @@ use embperf::stats::{Dist, Recorder, Slo};
 
 /// A typical mock-server response: one 384-dimension embedding.
 fn embeddings_response() -> Vec<u8> {
-    let vector: Vec<String> = (0..384).map(|i| format!("{:.6}", (i as f64 * 0.618).fract() - 0.5)).collect();
+    let vector: Vec<String> = (0..384)
+        .map(|i| format!("{:.6}", (i as f64 * 0.618).fract() - 0.5))
+        .collect();
     let body = format!(
         "{{\"object\":\"list\",\"data\":[{{\"object\":\"embedding\",\"index\":0,\"embedding\":[{}]}}],\"model\":\"BAAI/bge-small-en-v1.5\",\"usage\":{{\"prompt_tokens\":512,\"total_tokens\":512}}}}",
         vector.join(",")
     );
-    format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 fn chunked_response() -> Vec<u8> {
-    let mut r = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut r =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
     for _ in 0..4 {
         r.extend_from_slice(b"400\r\n");
         r.extend(std::iter::repeat_n(b'x', 1024));
@@ -41,7 +49,10 @@ fn frame(response: &[u8]) -> usize {
 
 fn response_parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("response");
-    for (name, response) in [("content_length_4k", embeddings_response()), ("chunked_4k", chunked_response())] {
+    for (name, response) in [
+        ("content_length_4k", embeddings_response()),
+        ("chunked_4k", chunked_response()),
+    ] {
         g.throughput(Throughput::Bytes(response.len() as u64));
         g.bench_function(name, |b| b.iter(|| frame(black_box(&response))));
     }
@@ -54,7 +65,10 @@ fn record(c: &mut Criterion) {
     let mut v = 40_000u64;
     g.bench_function("histogram", |b| {
         b.iter(|| {
-            v = v.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) % 10_000_000;
+            v = v
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407)
+                % 10_000_000;
             dist.record(black_box(v));
         })
     });
@@ -66,21 +80,38 @@ fn record(c: &mut Criterion) {
             i += 1;
             let sent = t0 + Duration::from_nanos(i * 1000);
             rec.on_send(sent, sent, false);
-            rec.on_success((i % 100) as usize, sent, sent, sent + Duration::from_nanos(40_000 + i % 5000), 4096);
+            rec.on_success(
+                (i % 100) as usize,
+                sent,
+                sent,
+                sent + Duration::from_nanos(40_000 + i % 5000),
+                4096,
+            );
         })
     });
     g.finish();
 }
 
 fn schedule(c: &mut Criterion) {
-    let mut s = Schedule::new(Arrivals { rate: 100_000.0, pattern: Pattern::Poisson, ramp: None }, 0, 1, 1);
+    let mut s = Schedule::new(
+        Arrivals {
+            rate: 100_000.0,
+            pattern: Pattern::Poisson,
+            ramp: None,
+        },
+        0,
+        1,
+        1,
+    );
     c.bench_function("schedule/poisson_next", |b| b.iter(|| black_box(s.next())));
 }
 
 fn request_build(c: &mut Criterion) {
     let t = RequestTemplate::new("localhost:8000", "/v1/embeddings", &[]);
     let body = vec![b'a'; 3000];
-    c.bench_function("request/build_3k_before_clock", |b| b.iter(|| black_box(t.build(black_box(&body)))));
+    c.bench_function("request/build_3k_before_clock", |b| {
+        b.iter(|| black_box(t.build(black_box(&body))))
+    });
 }
 
 criterion_group!(benches, response_parse, record, schedule, request_build);

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "embperf", version, about = "Load generator for OpenAI-compatible embedding servers (AIPerf-compatible CLI)")]
+#[command(
+    name = "embperf",
+    version,
+    about = "Load generator for OpenAI-compatible embedding servers (AIPerf-compatible CLI)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -24,7 +28,12 @@ pub enum Command {
 pub struct ProfileArgs {
     // ---- Endpoint ----
     /// Model name(s); a comma list is used round-robin.
-    #[arg(short = 'm', long = "model", visible_alias = "model-names", value_name = "NAME")]
+    #[arg(
+        short = 'm',
+        long = "model",
+        visible_alias = "model-names",
+        value_name = "NAME"
+    )]
     pub model: Option<String>,
     /// Server URL (scheme optional); repeat for round-robin over several servers.
     #[arg(short = 'u', long = "url", default_value = "http://localhost:8000")]
@@ -33,7 +42,11 @@ pub struct ProfileArgs {
     #[arg(long = "endpoint-type", default_value = "embeddings")]
     pub endpoint_type: String,
     /// Endpoint path, appended to the URL.
-    #[arg(long = "endpoint", visible_alias = "custom-endpoint", default_value = "/v1/embeddings")]
+    #[arg(
+        long = "endpoint",
+        visible_alias = "custom-endpoint",
+        default_value = "/v1/embeddings"
+    )]
     pub endpoint: String,
     /// Per-request timeout; a request taking longer is an error and its connection is closed.
     #[arg(long = "request-timeout-seconds", default_value_t = 21600.0)]
@@ -56,7 +69,11 @@ pub struct ProfileArgs {
     #[arg(long = "request-rate")]
     pub request_rate: Option<f64>,
     /// constant | poisson | gamma | concurrency-burst.
-    #[arg(long = "arrival-pattern", visible_alias = "request-rate-mode", default_value = "poisson")]
+    #[arg(
+        long = "arrival-pattern",
+        visible_alias = "request-rate-mode",
+        default_value = "poisson"
+    )]
     pub arrival_pattern: String,
     /// Gamma shape for --arrival-pattern gamma (< 1 burstier, > 1 smoother).
     #[arg(long = "arrival-smoothness")]
@@ -91,9 +108,17 @@ pub struct ProfileArgs {
     #[arg(long = "custom-dataset-type")]
     pub custom_dataset_type: Option<String>,
     /// Synthetic input tokens per text, as the server counts them (special tokens included).
-    #[arg(long = "synthetic-input-tokens-mean", visible_alias = "isl", default_value_t = 550.0)]
+    #[arg(
+        long = "synthetic-input-tokens-mean",
+        visible_alias = "isl",
+        default_value_t = 550.0
+    )]
     pub isl: f64,
-    #[arg(long = "synthetic-input-tokens-stddev", visible_alias = "isl-stddev", default_value_t = 0.0)]
+    #[arg(
+        long = "synthetic-input-tokens-stddev",
+        visible_alias = "isl-stddev",
+        default_value_t = 0.0
+    )]
     pub isl_stddev: f64,
     /// Texts per request.
     #[arg(short = 'b', long = "batch-size", visible_aliases = ["batch-size-text", "prompt-batch-size"], default_value_t = 1)]

@@ -97,9 +97,16 @@ impl RunConfig {
             return Err(format!("--endpoint-type {}: embperf only profiles embeddings endpoints (use --endpoint-type embeddings)", a.endpoint_type));
         }
         let models: Vec<String> = match &a.model {
-            Some(m) => m.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect(),
+            Some(m) => m
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(String::from)
+                .collect(),
             None if a.mock => vec![DEFAULT_MODEL.to_string()],
-            None => return Err("-m/--model is required (e.g. --model BAAI/bge-small-en-v1.5)".into()),
+            None => {
+                return Err("-m/--model is required (e.g. --model BAAI/bge-small-en-v1.5)".into())
+            }
         };
         if models.is_empty() {
             return Err("-m/--model: no model name given".into());
@@ -108,13 +115,19 @@ impl RunConfig {
         for url in &urls {
             Endpoint::parse(url, &a.endpoint)?;
         }
-        let request_timeout = seconds("--request-timeout-seconds", a.request_timeout_seconds, false)?;
+        let request_timeout = seconds(
+            "--request-timeout-seconds",
+            a.request_timeout_seconds,
+            false,
+        )?;
         let mut headers = Vec::new();
         if let Some(key) = &a.api_key {
             headers.push(("Authorization".to_string(), format!("Bearer {key}")));
         }
         for h in &a.header {
-            let (name, value) = h.split_once(':').ok_or_else(|| format!("-H {h}: expected Name:Value"))?;
+            let (name, value) = h
+                .split_once(':')
+                .ok_or_else(|| format!("-H {h}: expected Name:Value"))?;
             let name = name.trim();
             if name.is_empty() || name.bytes().any(|b| !(b.is_ascii_graphic()) || b == b':') {
                 return Err(format!("-H {h}: invalid header name"));
@@ -135,7 +148,9 @@ impl RunConfig {
             ("--no-gpu-telemetry", a.no_gpu_telemetry),
         ] {
             if given {
-                notes.push(format!("{flag} is accepted for AIPerf compatibility and ignored"));
+                notes.push(format!(
+                    "{flag} is accepted for AIPerf compatibility and ignored"
+                ));
             }
         }
 
@@ -154,14 +169,23 @@ impl RunConfig {
                 Some(Pattern::Gamma(shape))
             }
             "concurrency-burst" => None,
-            other => return Err(format!("--arrival-pattern {other}: expected constant, poisson, gamma or concurrency-burst")),
+            other => return Err(format!(
+                "--arrival-pattern {other}: expected constant, poisson, gamma or concurrency-burst"
+            )),
         };
         if a.arrival_smoothness.is_some() && !matches!(pattern, Some(Pattern::Gamma(_))) {
-            notes.push("--arrival-smoothness only applies to --arrival-pattern gamma; ignored".into());
+            notes.push(
+                "--arrival-smoothness only applies to --arrival-pattern gamma; ignored".into(),
+            );
         }
-        let ramp = a.request_rate_ramp_duration.map(|s| seconds("--request-rate-ramp-duration", s, false)).transpose()?;
+        let ramp = a
+            .request_rate_ramp_duration
+            .map(|s| seconds("--request-rate-ramp-duration", s, false))
+            .transpose()?;
         let arrivals = match (a.request_rate, pattern) {
-            (Some(r), _) if !(r.is_finite() && r > 0.0) => return Err(format!("--request-rate {r}: must be > 0")),
+            (Some(r), _) if !(r.is_finite() && r > 0.0) => {
+                return Err(format!("--request-rate {r}: must be > 0"))
+            }
             (Some(_), None) => {
                 if a.concurrency.is_none() {
                     return Err("--arrival-pattern concurrency-burst sends as fast as --concurrency allows: give --concurrency".into());
@@ -169,7 +193,11 @@ impl RunConfig {
                 notes.push("--arrival-pattern concurrency-burst: --request-rate ignored, sending as fast as --concurrency allows".into());
                 None
             }
-            (Some(rate), Some(pattern)) => Some(Arrivals { rate, pattern, ramp }),
+            (Some(rate), Some(pattern)) => Some(Arrivals {
+                rate,
+                pattern,
+                ramp,
+            }),
             (None, _) => None,
         };
         if ramp.is_some() && arrivals.is_none() {
@@ -185,15 +213,24 @@ impl RunConfig {
         let connections = match (concurrency, arrivals) {
             (Some(c), _) => {
                 if a.connections.is_some_and(|n| n != c) {
-                    notes.push(format!("--connections ignored: --concurrency {c} sets the connection count"));
+                    notes.push(format!(
+                        "--connections ignored: --concurrency {c} sets the connection count"
+                    ));
                 }
                 c
             }
             (None, _) => a.connections.unwrap_or(DEFAULT_OPEN_LOOP_CONNECTIONS),
         };
-        let duration = a.benchmark_duration.map(|s| seconds("--benchmark-duration", s, false)).transpose()?;
+        let duration = a
+            .benchmark_duration
+            .map(|s| seconds("--benchmark-duration", s, false))
+            .transpose()?;
         let request_count = match (a.request_count, duration) {
-            (Some(0), None) => return Err("--request-count 0 with no --benchmark-duration: nothing to send".into()),
+            (Some(0), None) => {
+                return Err(
+                    "--request-count 0 with no --benchmark-duration: nothing to send".into(),
+                )
+            }
             (Some(0), Some(_)) => None,
             (Some(n), _) => Some(n),
             (None, None) => Some(DEFAULT_REQUEST_COUNT),
@@ -201,18 +238,33 @@ impl RunConfig {
         };
         let grace = seconds("--benchmark-grace-period", a.benchmark_grace_period, true)?;
         let warmup_count = a.warmup_request_count.filter(|&n| n > 0);
-        let warmup_duration = a.warmup_duration.map(|s| seconds("--warmup-duration", s, true)).transpose()?.filter(|d| !d.is_zero());
-        let concurrency_ramp = a.concurrency_ramp_duration.map(|s| seconds("--concurrency-ramp-duration", s, true)).transpose()?;
+        let warmup_duration = a
+            .warmup_duration
+            .map(|s| seconds("--warmup-duration", s, true))
+            .transpose()?
+            .filter(|d| !d.is_zero());
+        let concurrency_ramp = a
+            .concurrency_ramp_duration
+            .map(|s| seconds("--concurrency-ramp-duration", s, true))
+            .transpose()?;
 
         // Dataset.
         if a.batch_size == 0 {
             return Err("--batch-size 0: must be at least 1".into());
         }
-        let kind = match a.custom_dataset_type.as_deref().map(|k| k.replace('-', "_")) {
+        let kind = match a
+            .custom_dataset_type
+            .as_deref()
+            .map(|k| k.replace('-', "_"))
+        {
             None => None,
             Some(k) if k == "single_turn" => Some(FileKind::SingleTurn),
             Some(k) if k == "random_pool" => Some(FileKind::RandomPool),
-            Some(k) => return Err(format!("--custom-dataset-type {k}: expected single_turn or random_pool")),
+            Some(k) => {
+                return Err(format!(
+                    "--custom-dataset-type {k}: expected single_turn or random_pool"
+                ))
+            }
         };
         let dataset = match (&a.input_file, kind) {
             (Some(path), kind) => {
@@ -221,19 +273,34 @@ impl RunConfig {
                     return Err("--batch-size with --input-file needs --custom-dataset-type random_pool (single_turn sends each line as one request; put a batch in \"texts\")".into());
                 }
                 if !path.exists() {
-                    return Err(format!("--input-file {}: no such file or directory", path.display()));
+                    return Err(format!(
+                        "--input-file {}: no such file or directory",
+                        path.display()
+                    ));
                 }
-                DatasetSource::File { path: path.clone(), kind }
+                DatasetSource::File {
+                    path: path.clone(),
+                    kind,
+                }
             }
             (None, Some(_)) => return Err("--custom-dataset-type needs --input-file".into()),
             (None, None) => {
                 if !(a.isl.is_finite() && a.isl >= 1.0) {
-                    return Err(format!("--synthetic-input-tokens-mean {}: must be at least 1", a.isl));
+                    return Err(format!(
+                        "--synthetic-input-tokens-mean {}: must be at least 1",
+                        a.isl
+                    ));
                 }
                 if !(a.isl_stddev.is_finite() && a.isl_stddev >= 0.0) {
-                    return Err(format!("--synthetic-input-tokens-stddev {}: must be ≥ 0", a.isl_stddev));
+                    return Err(format!(
+                        "--synthetic-input-tokens-stddev {}: must be ≥ 0",
+                        a.isl_stddev
+                    ));
                 }
-                DatasetSource::Synthetic { isl_mean: a.isl, isl_stddev: a.isl_stddev }
+                DatasetSource::Synthetic {
+                    isl_mean: a.isl,
+                    isl_stddev: a.isl_stddev,
+                }
             }
         };
         let dataset_entries = match (a.num_dataset_entries, a.request_count) {
@@ -253,15 +320,28 @@ impl RunConfig {
             "summary" => ExportLevel::Summary,
             "records" => ExportLevel::Records,
             "raw" => ExportLevel::Raw,
-            other => return Err(format!("--export-level {other}: expected summary, records or raw")),
+            other => {
+                return Err(format!(
+                    "--export-level {other}: expected summary, records or raw"
+                ))
+            }
         };
         let artifact_dir = match &a.artifact_dir {
             Some(dir) => dir.clone(),
-            None => PathBuf::from("artifacts").join(auto_dir_name(&models[0], concurrency.filter(|_| a.concurrency.is_some() || arrivals.is_none()), arrivals.map(|a| a.rate))),
+            None => PathBuf::from("artifacts").join(auto_dir_name(
+                &models[0],
+                concurrency.filter(|_| a.concurrency.is_some() || arrivals.is_none()),
+                arrivals.map(|a| a.rate),
+            )),
         };
-        let export_prefix = a.profile_export_prefix.clone().unwrap_or_else(|| "profile_export".into());
+        let export_prefix = a
+            .profile_export_prefix
+            .clone()
+            .unwrap_or_else(|| "profile_export".into());
         if export_prefix.is_empty() || export_prefix.contains('/') {
-            return Err(format!("--profile-export-prefix {export_prefix}: must be a plain file name"));
+            return Err(format!(
+                "--profile-export-prefix {export_prefix}: must be a plain file name"
+            ));
         }
         let slo = match &a.goodput {
             Some(spec) => parse_goodput(spec)?,
@@ -274,7 +354,10 @@ impl RunConfig {
         if a.max_response_bytes == 0 {
             return Err("--max-response-bytes 0: must be at least 1".into());
         }
-        let wait_for_model = a.wait_for_model_timeout.map(|s| seconds("--wait-for-model-timeout", s, true)).transpose()?;
+        let wait_for_model = a
+            .wait_for_model_timeout
+            .map(|s| seconds("--wait-for-model-timeout", s, true))
+            .transpose()?;
 
         Ok(RunConfig {
             models,
@@ -314,9 +397,16 @@ impl RunConfig {
 
     pub fn synthetic_spec(&self) -> Option<SyntheticSpec> {
         match self.dataset {
-            DatasetSource::Synthetic { isl_mean, isl_stddev } => {
-                Some(SyntheticSpec { isl_mean, isl_stddev, batch: self.batch_size, entries: self.dataset_entries, seed: self.seed })
-            }
+            DatasetSource::Synthetic {
+                isl_mean,
+                isl_stddev,
+            } => Some(SyntheticSpec {
+                isl_mean,
+                isl_stddev,
+                batch: self.batch_size,
+                entries: self.dataset_entries,
+                seed: self.seed,
+            }),
             DatasetSource::File { .. } => None,
         }
     }
@@ -347,7 +437,9 @@ fn parse_extra_inputs(items: &[String]) -> Result<Map<String, Value>, String> {
             }
             continue;
         }
-        let (k, v) = trimmed.split_once(':').ok_or_else(|| format!("--extra-inputs {item}: expected key:value or a JSON object"))?;
+        let (k, v) = trimmed
+            .split_once(':')
+            .ok_or_else(|| format!("--extra-inputs {item}: expected key:value or a JSON object"))?;
         if k.is_empty() {
             return Err(format!("--extra-inputs {item}: empty key"));
         }
@@ -361,13 +453,23 @@ fn parse_extra_inputs(items: &[String]) -> Result<Map<String, Value>, String> {
 fn parse_goodput(spec: &str) -> Result<Slo, String> {
     let mut slo = Slo::default();
     for part in spec.split([' ', ',']).filter(|p| !p.is_empty()) {
-        let (tag, ms) = part.split_once(':').ok_or_else(|| format!("--goodput {part}: expected metric:milliseconds"))?;
-        let ms: f64 = ms.parse().ok().filter(|v: &f64| v.is_finite() && *v > 0.0).ok_or_else(|| format!("--goodput {part}: threshold must be a number of ms > 0"))?;
+        let (tag, ms) = part
+            .split_once(':')
+            .ok_or_else(|| format!("--goodput {part}: expected metric:milliseconds"))?;
+        let ms: f64 = ms
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v > 0.0)
+            .ok_or_else(|| format!("--goodput {part}: threshold must be a number of ms > 0"))?;
         let ns = (ms * 1e6) as u64;
         match tag {
             "request_latency" => slo.request_latency_ns = ns,
             "effective_latency" => slo.effective_latency_ns = ns,
-            other => return Err(format!("--goodput {other}: embeddings support request_latency and effective_latency")),
+            other => {
+                return Err(format!(
+                    "--goodput {other}: embeddings support request_latency and effective_latency"
+                ))
+            }
         }
     }
     if !slo.is_set() {
@@ -404,22 +506,39 @@ mod tests {
     use clap::Parser;
 
     fn config(args: &str) -> Result<RunConfig, String> {
-        let argv: Vec<String> = format!("embperf profile {args}").split_whitespace().map(String::from).collect();
+        let argv: Vec<String> = format!("embperf profile {args}")
+            .split_whitespace()
+            .map(String::from)
+            .collect();
         let cli = Cli::try_parse_from(&argv).map_err(|e| e.to_string())?;
-        let Command::Profile(p) = cli.command else { unreachable!() };
+        let Command::Profile(p) = cli.command else {
+            unreachable!()
+        };
         RunConfig::from_args(&p, &argv)
     }
 
     #[test]
     fn defaults_match_aiperf() {
         let c = config("-m org/model").unwrap();
-        assert_eq!((c.concurrency, c.request_count, c.arrivals), (Some(1), Some(10), None));
-        assert_eq!(c.artifact_dir, PathBuf::from("artifacts/org_model-openai-embeddings-concurrency1"));
+        assert_eq!(
+            (c.concurrency, c.request_count, c.arrivals),
+            (Some(1), Some(10), None)
+        );
+        assert_eq!(
+            c.artifact_dir,
+            PathBuf::from("artifacts/org_model-openai-embeddings-concurrency1")
+        );
         assert_eq!(c.urls, vec!["http://localhost:8000"]);
         let c = config("-m m --request-rate 100").unwrap();
-        assert_eq!(c.artifact_dir, PathBuf::from("artifacts/m-openai-embeddings-request_rate100.0"));
+        assert_eq!(
+            c.artifact_dir,
+            PathBuf::from("artifacts/m-openai-embeddings-request_rate100.0")
+        );
         let c = config("-m m --request-rate 100 --concurrency 4").unwrap();
-        assert_eq!(c.artifact_dir, PathBuf::from("artifacts/m-openai-embeddings-concurrency4-request_rate100.0"));
+        assert_eq!(
+            c.artifact_dir,
+            PathBuf::from("artifacts/m-openai-embeddings-concurrency4-request_rate100.0")
+        );
         assert_eq!(c.arrivals.unwrap().pattern, Pattern::Poisson);
         let c = config("-m m --benchmark-duration 5").unwrap();
         assert_eq!(c.request_count, None);
@@ -433,21 +552,42 @@ mod tests {
             ("-m m --concurrency 0", "--concurrency 0"),
             ("-m m --request-rate 0", "--request-rate 0"),
             ("-m m --request-rate=-5", "--request-rate -5"),
-            ("-m m --request-rate 5 --arrival-pattern weibull", "--arrival-pattern weibull"),
+            (
+                "-m m --request-rate 5 --arrival-pattern weibull",
+                "--arrival-pattern weibull",
+            ),
             ("-m m --request-count 0", "--request-count 0"),
             ("-m m --benchmark-duration 0", "--benchmark-duration 0"),
-            ("-m m --request-timeout-seconds 0", "--request-timeout-seconds 0"),
-            ("-m m --input-file /nonexistent/x.jsonl", "--input-file /nonexistent/x.jsonl"),
-            ("-m m --custom-dataset-type single_turn", "--custom-dataset-type needs --input-file"),
-            ("-m m --input-file /etc/hostname --custom-dataset-type multi_turn", "--custom-dataset-type multi_turn"),
+            (
+                "-m m --request-timeout-seconds 0",
+                "--request-timeout-seconds 0",
+            ),
+            (
+                "-m m --input-file /nonexistent/x.jsonl",
+                "--input-file /nonexistent/x.jsonl",
+            ),
+            (
+                "-m m --custom-dataset-type single_turn",
+                "--custom-dataset-type needs --input-file",
+            ),
+            (
+                "-m m --input-file /etc/hostname --custom-dataset-type multi_turn",
+                "--custom-dataset-type multi_turn",
+            ),
             ("-m m -H NoColon", "-H NoColon"),
             ("-m m --extra-inputs novalue", "--extra-inputs novalue"),
             ("-m m --goodput ttft:5", "--goodput ttft"),
             ("-m m --batch-size 0", "--batch-size 0"),
             ("-m m --workers 0", "--workers 0"),
-            ("-m m --export-level everything", "--export-level everything"),
+            (
+                "-m m --export-level everything",
+                "--export-level everything",
+            ),
             ("-m m --isl 0", "--synthetic-input-tokens-mean 0"),
-            ("-m m --request-rate 5 --arrival-pattern gamma --arrival-smoothness 0", "--arrival-smoothness 0"),
+            (
+                "-m m --request-rate 5 --arrival-pattern gamma --arrival-smoothness 0",
+                "--arrival-smoothness 0",
+            ),
         ];
         for (args, want) in cases {
             let err = config(args).unwrap_err();
@@ -460,7 +600,9 @@ mod tests {
     fn headers_extras_and_redaction() {
         let c = config("-m m -H X-Test:1 --api-key sekrit --extra-inputs dimensions:64 --extra-inputs encoding_format:float").unwrap();
         assert!(c.headers.contains(&("X-Test".into(), "1".into())));
-        assert!(c.headers.contains(&("Authorization".into(), "Bearer sekrit".into())));
+        assert!(c
+            .headers
+            .contains(&("Authorization".into(), "Bearer sekrit".into())));
         assert_eq!(c.extra_inputs["dimensions"], 64);
         assert_eq!(c.extra_inputs["encoding_format"], "float");
         assert!(!c.command_line.contains("sekrit"));

@@ -12,7 +12,7 @@ pub mod stats;
 pub mod cli;
 pub mod config;
 pub mod dataset;
-pub mod report;
 pub mod probe;
 pub mod profile;
 pub mod progress;
+pub mod report;

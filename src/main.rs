@@ -45,9 +45,15 @@ fn mock_server(a: MockServerArgs) -> Result<ExitCode, String> {
         return Err("--workers 0: must be at least 1".into());
     }
     if !(0.0..=100.0).contains(&a.error_rate) {
-        return Err(format!("--error-rate {}: must be a percentage from 0 to 100", a.error_rate));
+        return Err(format!(
+            "--error-rate {}: must be a percentage from 0 to 100",
+            a.error_rate
+        ));
     }
-    for (flag, v) in [("--base-latency-ms", a.base_latency_ms), ("--per-input-latency-ms", a.per_input_latency_ms)] {
+    for (flag, v) in [
+        ("--base-latency-ms", a.base_latency_ms),
+        ("--per-input-latency-ms", a.per_input_latency_ms),
+    ] {
         if !(v.is_finite() && v >= 0.0) {
             return Err(format!("{flag} {v}: must be ≥ 0"));
         }
@@ -68,11 +74,19 @@ fn mock_server(a: MockServerArgs) -> Result<ExitCode, String> {
         seed: a.seed,
         cores,
     })?;
-    eprintln!("embperf mock server listening on {} ({} workers, {})", server.url(), a.workers, server.driver().as_str());
+    eprintln!(
+        "embperf mock server listening on {} ({} workers, {})",
+        server.url(),
+        a.workers,
+        server.driver().as_str()
+    );
     while !signal::interrupted() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let counts = server.stop();
-    eprintln!("embperf mock server stopped: {}", serde_json::to_string(&counts).unwrap_or_default());
+    eprintln!(
+        "embperf mock server stopped: {}",
+        serde_json::to_string(&counts).unwrap_or_default()
+    );
     Ok(ExitCode::SUCCESS)
 }

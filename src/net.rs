@@ -8,7 +8,10 @@ use monoio::net::TcpStream;
 
 /// Reads whatever the socket has into the spare capacity of `buf` (after `buf.len()`), growing
 /// it first when it is full. Returns the byte count (0 at EOF) and the buffer.
-pub async fn read_more(stream: &mut TcpStream, mut buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
+pub async fn read_more(
+    stream: &mut TcpStream,
+    mut buf: Vec<u8>,
+) -> (std::io::Result<usize>, Vec<u8>) {
     if buf.len() == buf.capacity() {
         buf.reserve(buf.capacity().max(4096));
     }

@@ -25,7 +25,8 @@ fn reachable(endpoint: &Endpoint, addrs: &[SocketAddr]) -> Result<SocketAddr, St
 /// Sends `request` once and returns the response status.
 fn status_of(addr: SocketAddr, request: &[u8]) -> Result<u16, String> {
     let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
     s.write_all(request).map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -42,7 +43,12 @@ fn status_of(addr: SocketAddr, request: &[u8]) -> Result<u16, String> {
 }
 
 /// Picks the address to use; with `wait`, polls until a request succeeds or the time is up.
-pub fn wait_ready(endpoint: &Endpoint, addrs: &[SocketAddr], request: &[u8], wait: Option<Duration>) -> Result<SocketAddr, String> {
+pub fn wait_ready(
+    endpoint: &Endpoint,
+    addrs: &[SocketAddr],
+    request: &[u8],
+    wait: Option<Duration>,
+) -> Result<SocketAddr, String> {
     let Some(wait) = wait else {
         return reachable(endpoint, addrs);
     };
@@ -58,7 +64,11 @@ pub fn wait_ready(endpoint: &Endpoint, addrs: &[SocketAddr], request: &[u8], wai
             Err(e) => last = e,
         }
         if Instant::now() >= until {
-            return Err(format!("{} not ready after --wait-for-model-timeout {}s: {last}", endpoint.url, wait.as_secs_f64()));
+            return Err(format!(
+                "{} not ready after --wait-for-model-timeout {}s: {last}",
+                endpoint.url,
+                wait.as_secs_f64()
+            ));
         }
         std::thread::sleep(POLL_EVERY);
     }

@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use crate::config::{DatasetSource, ExportLevel, RunConfig};
 use crate::dataset::tokenizer::TokenizerChoice;
 use crate::dataset::{self, Payload, TokenCounter};
-use crate::engine::{self, EngineConfig, EngineOutcome, Load, Phase, PhaseOutcome, PhaseSpec, Progress};
+use crate::engine::{
+    self, EngineConfig, EngineOutcome, Load, Phase, PhaseOutcome, PhaseSpec, Progress,
+};
 use crate::http::{Endpoint, RequestTemplate};
 use crate::mock::{MockConfig, MockServer};
 use crate::progress::ProgressLine;
@@ -37,7 +39,10 @@ pub fn run(config: &RunConfig) -> Result<ProfileOutcome, String> {
     // The built-in server gets the last core; the client's workers the ones before it.
     let mock = if config.mock {
         let core = cores.last().copied();
-        Some(MockServer::start(MockConfig { cores: core.into_iter().collect(), ..MockConfig::default() })?)
+        Some(MockServer::start(MockConfig {
+            cores: core.into_iter().collect(),
+            ..MockConfig::default()
+        })?)
     } else {
         None
     };
@@ -50,14 +55,20 @@ pub fn run(config: &RunConfig) -> Result<ProfileOutcome, String> {
         notes.push(format!("{workers} workers asked for, {} cores available to the client: running anyway, some workers share a core", client_cores.len().max(1)));
     }
     if workers > config.connections {
-        notes.push(format!("{workers} workers for {} connections: using {} workers", config.connections, config.connections));
+        notes.push(format!(
+            "{workers} workers for {} connections: using {} workers",
+            config.connections, config.connections
+        ));
     }
 
     let urls: Vec<String> = match &mock {
         Some(m) => vec![m.url()],
         None => config.urls.clone(),
     };
-    let endpoints: Vec<Endpoint> = urls.iter().map(|u| Endpoint::parse(u, &config.endpoint_path)).collect::<Result<_, _>>()?;
+    let endpoints: Vec<Endpoint> = urls
+        .iter()
+        .map(|u| Endpoint::parse(u, &config.endpoint_path))
+        .collect::<Result<_, _>>()?;
 
     let (tokens, tokenizer_note) = match (&config.tokenizer, config.mock) {
         (Some(t), _) => TokenCounter::resolve(TokenizerChoice::Explicit(t))?,
@@ -69,11 +80,22 @@ pub fn run(config: &RunConfig) -> Result<ProfileOutcome, String> {
     let payloads = dataset::build(config, &tokens)?;
     let dataset_time = dataset_started.elapsed();
 
-    let templates: Vec<RequestTemplate> = endpoints.iter().map(|e| RequestTemplate::new(&e.authority, &e.path, &config.headers)).collect();
-    let requests: Vec<Vec<Vec<u8>>> = templates.iter().map(|t| payloads.iter().map(|p| t.build(&p.body)).collect()).collect();
+    let templates: Vec<RequestTemplate> = endpoints
+        .iter()
+        .map(|e| RequestTemplate::new(&e.authority, &e.path, &config.headers))
+        .collect();
+    let requests: Vec<Vec<Vec<u8>>> = templates
+        .iter()
+        .map(|t| payloads.iter().map(|p| t.build(&p.body)).collect())
+        .collect();
     let mut addrs: Vec<SocketAddr> = Vec::new();
     for (e, reqs) in endpoints.iter().zip(&requests) {
-        addrs.push(crate::probe::wait_ready(e, &e.resolve()?, &reqs[0], config.wait_for_model)?);
+        addrs.push(crate::probe::wait_ready(
+            e,
+            &e.resolve()?,
+            &reqs[0],
+            config.wait_for_model,
+        )?);
     }
 
     let dir = &config.artifact_dir;
@@ -98,7 +120,10 @@ pub fn run(config: &RunConfig) -> Result<ProfileOutcome, String> {
     let progress = Arc::new(Progress::new(workers));
     let line = ProgressLine::start(
         progress.clone(),
-        phases.iter().map(|p| p.phase.as_str().to_string()).collect(),
+        phases
+            .iter()
+            .map(|p| p.phase.as_str().to_string())
+            .collect(),
         phases.iter().map(|p| p.count).collect(),
         config.progress,
     );
@@ -107,12 +132,29 @@ pub fn run(config: &RunConfig) -> Result<ProfileOutcome, String> {
     line.finish();
     let mock_counts = mock.map(MockServer::stop);
 
-    let build = ReportInputs { config, payloads: &payloads, tokens: &tokens, outcome: &outcome, notes, dataset_time, time_to_first_request, mock_counts };
+    let build = ReportInputs {
+        config,
+        payloads: &payloads,
+        tokens: &tokens,
+        outcome: &outcome,
+        notes,
+        dataset_time,
+        time_to_first_request,
+        mock_counts,
+    };
     let (report, failure) = build.report();
     let exports = report::write_all(&report, dir, &config.export_prefix)?;
     let console = console::render(&report, &exports);
-    report::write_file(&dir.join(format!("{}_console.txt", config.export_prefix)), console.as_bytes())?;
-    Ok(ProfileOutcome { report, artifact_dir: dir.clone(), console, failure })
+    report::write_file(
+        &dir.join(format!("{}_console.txt", config.export_prefix)),
+        console.as_bytes(),
+    )?;
+    Ok(ProfileOutcome {
+        report,
+        artifact_dir: dir.clone(),
+        console,
+        failure,
+    })
 }
 
 fn phase_specs(config: &RunConfig) -> Vec<PhaseSpec> {
@@ -158,8 +200,20 @@ impl ReportInputs<'_> {
     fn metrics(&self, phase: &PhaseOutcome) -> Metrics {
         let isl: Vec<u64> = self.payloads.iter().map(|p| p.isl).collect();
         let inputs: Vec<u32> = self.payloads.iter().map(|p| p.inputs).collect();
-        let cpu: f64 = phase.worker_cpu.iter().map(|c| c.total().as_secs_f64()).sum();
-        metrics::compute(&phase.recorder, &Context { isl: &isl, inputs: &inputs, target_rate: self.config.arrivals.map(|a| a.rate), client_cpu_secs: cpu })
+        let cpu: f64 = phase
+            .worker_cpu
+            .iter()
+            .map(|c| c.total().as_secs_f64())
+            .sum();
+        metrics::compute(
+            &phase.recorder,
+            &Context {
+                isl: &isl,
+                inputs: &inputs,
+                target_rate: self.config.arrivals.map(|a| a.rate),
+                client_cpu_secs: cpu,
+            },
+        )
     }
 
     fn report(self) -> (Report, Option<String>) {
@@ -181,10 +235,18 @@ impl ReportInputs<'_> {
             failure = failure.or(Some(msg));
         }
         // Every request sent is accounted exactly once: sent = succeeded + failed (incl. cancelled).
-        let accounting = rec.map(|r| (r.sent, r.succeeded, r.failed(), r.errors.count(ErrorClass::Cancelled)));
+        let accounting = rec.map(|r| {
+            (
+                r.sent,
+                r.succeeded,
+                r.failed(),
+                r.errors.count(ErrorClass::Cancelled),
+            )
+        });
         if let Some((sent, ok, failed, _)) = accounting {
             if sent != ok + failed {
-                let msg = format!("ACCOUNTING BUG: sent {sent} != succeeded {ok} + failed {failed}");
+                let msg =
+                    format!("ACCOUNTING BUG: sent {sent} != succeeded {ok} + failed {failed}");
                 eprintln!("embperf: {msg}");
                 warnings.push(msg.clone());
                 failure = failure.or(Some(msg));
@@ -193,7 +255,8 @@ impl ReportInputs<'_> {
         if let Some(p) = profiling {
             warnings.extend(trust_warnings(c, p, &metrics));
         }
-        let was_cancelled = o.interrupted || profiling.is_some_and(|p| p.cancelled_at_grace > 0 && o.interrupted);
+        let was_cancelled =
+            o.interrupted || profiling.is_some_and(|p| p.cancelled_at_grace > 0 && o.interrupted);
         let started = profiling.map_or(SystemTime::now(), |p| p.started);
         let window = rec.and_then(|r| r.window()).unwrap_or_default();
         let cpu_rows: Vec<Value> = profiling.map_or(Vec::new(), |p| {
@@ -242,7 +305,10 @@ impl ReportInputs<'_> {
 fn trust_warnings(c: &RunConfig, p: &PhaseOutcome, m: &Metrics) -> Vec<String> {
     let mut w = Vec::new();
     let r = &p.recorder;
-    if let (Some(target), Some(achieved)) = (m.scalar("target_request_rate"), m.scalar("achieved_request_rate")) {
+    if let (Some(target), Some(achieved)) = (
+        m.scalar("target_request_rate"),
+        m.scalar("achieved_request_rate"),
+    ) {
         if achieved < 0.99 * target {
             w.push(format!("achieved {achieved:.1} req/s of the {target:.1} targeted: the schedule fell behind (see late sends and credit_to_start_latency)"));
         }
@@ -251,10 +317,17 @@ fn trust_warnings(c: &RunConfig, p: &PhaseOutcome, m: &Metrics) -> Vec<String> {
         w.push(format!("{} of {} sends found no free connection at their intended time; effective_latency includes their wait", r.late_sends, r.sent));
     }
     if r.unsent > 0 {
-        w.push(format!("{} scheduled requests were never sent before the run stopped", r.unsent));
+        w.push(format!(
+            "{} scheduled requests were never sent before the run stopped",
+            r.unsent
+        ));
     }
     if p.cancelled_at_grace > 0 {
-        w.push(format!("{} requests still in flight after the {}s grace period were cancelled (code 499)", p.cancelled_at_grace, c.grace.as_secs_f64()));
+        w.push(format!(
+            "{} requests still in flight after the {}s grace period were cancelled (code 499)",
+            p.cancelled_at_grace,
+            c.grace.as_secs_f64()
+        ));
     }
     if let Some(window) = r.window().filter(|w| !w.is_zero()) {
         for (i, cpu) in p.worker_cpu.iter().enumerate() {
@@ -269,8 +342,15 @@ fn trust_warnings(c: &RunConfig, p: &PhaseOutcome, m: &Metrics) -> Vec<String> {
 
 fn input_config(c: &RunConfig) -> Value {
     let input = match &c.dataset {
-        DatasetSource::Synthetic { isl_mean, isl_stddev } => json!({"synthetic_input_tokens_mean": isl_mean, "synthetic_input_tokens_stddev": isl_stddev}),
-        DatasetSource::File { path, kind } => json!({"file": path.display().to_string(), "custom_dataset_type": format!("{kind:?}")}),
+        DatasetSource::Synthetic {
+            isl_mean,
+            isl_stddev,
+        } => {
+            json!({"synthetic_input_tokens_mean": isl_mean, "synthetic_input_tokens_stddev": isl_stddev})
+        }
+        DatasetSource::File { path, kind } => {
+            json!({"file": path.display().to_string(), "custom_dataset_type": format!("{kind:?}")})
+        }
     };
     json!({
         "endpoint": {
@@ -306,7 +386,10 @@ fn input_config(c: &RunConfig) -> Value {
 
 /// Unique enough to tell runs apart: time and process id, in hex.
 fn benchmark_id() -> String {
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     format!("{:016x}-{:08x}", nanos as u64, std::process::id())
 }
 

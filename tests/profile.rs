@@ -14,7 +14,11 @@ fn mock(config: MockConfig) -> MockServer {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The AIPerf guide's embeddings command, verbatim but for the binary name, against
@@ -28,7 +32,9 @@ fn aiperf_guide_command_against_the_mock_server_process() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let lines: Vec<String> = (0..7).map(|i| format!("{{\"text\": \"embedding input number {i}\"}}")).collect();
+    let lines: Vec<String> = (0..7)
+        .map(|i| format!("{{\"text\": \"embedding input number {i}\"}}"))
+        .collect();
     std::fs::write(dir.join("inputs.jsonl"), lines.join("\n")).unwrap();
     let url = format!("localhost:{port}");
     // Wait for the server to listen.
@@ -41,9 +47,22 @@ fn aiperf_guide_command_against_the_mock_server_process() {
     let out = profile(
         &dir,
         &[
-            "--model", "BAAI/bge-small-en-v1.5", "--endpoint-type", "embeddings", "--endpoint", "/v1/embeddings",
-            "--input-file", "inputs.jsonl", "--custom-dataset-type", "single_turn", "--url", &url,
-            "--request-count", "20", "--concurrency", "4",
+            "--model",
+            "BAAI/bge-small-en-v1.5",
+            "--endpoint-type",
+            "embeddings",
+            "--endpoint",
+            "/v1/embeddings",
+            "--input-file",
+            "inputs.jsonl",
+            "--custom-dataset-type",
+            "single_turn",
+            "--url",
+            &url,
+            "--request-count",
+            "20",
+            "--concurrency",
+            "4",
         ],
     );
     let _ = server.kill();
@@ -57,20 +76,48 @@ fn aiperf_guide_command_against_the_mock_server_process() {
     assert_eq!(json["was_cancelled"], false);
     let csv = std::fs::read_to_string(art.join("profile_export_aiperf.csv")).unwrap();
     assert!(csv.starts_with("Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\n"));
-    assert!(csv.contains("\nRequest Latency (ms),") && csv.contains("\n\nMetric,Value\n") && csv.contains("\nRequest Count,20.00\n"));
+    assert!(
+        csv.contains("\nRequest Latency (ms),")
+            && csv.contains("\n\nMetric,Value\n")
+            && csv.contains("\nRequest Count,20.00\n")
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Request Latency (ms)") && stdout.contains("JSON Export:"));
     // The bodies sent are recorded, cycling through the file's 7 lines.
     let inputs = read_json(&art.join("inputs.json"));
-    assert_eq!(inputs["data"][3]["payloads"][0]["input"][0], "embedding input number 3");
-    assert_eq!(inputs["data"][0]["payloads"][0]["model"], "BAAI/bge-small-en-v1.5");
+    assert_eq!(
+        inputs["data"][3]["payloads"][0]["input"][0],
+        "embedding input number 3"
+    );
+    assert_eq!(
+        inputs["data"][0]["payloads"][0]["model"],
+        "BAAI/bge-small-en-v1.5"
+    );
 }
 
 #[test]
 fn counts_in_the_export_equal_what_the_server_counted() {
     let server = mock(MockConfig::default());
     let dir = temp_dir("counts");
-    let out = profile(&dir, &["-m", "m", "--url", &server.url(), "--request-count", "777", "--concurrency", "6", "--isl", "64", "--artifact-dir", "out", "--workers", "2"]);
+    let out = profile(
+        &dir,
+        &[
+            "-m",
+            "m",
+            "--url",
+            &server.url(),
+            "--request-count",
+            "777",
+            "--concurrency",
+            "6",
+            "--isl",
+            "64",
+            "--artifact-dir",
+            "out",
+            "--workers",
+            "2",
+        ],
+    );
     assert_success(&out);
     let counts = server.stop();
     let json = export(&dir.join("out"));
@@ -85,19 +132,48 @@ fn counts_in_the_export_equal_what_the_server_counted() {
 
 #[test]
 fn injected_errors_appear_with_their_status_code() {
-    let server = mock(MockConfig { error_rate_pct: 30.0, seed: 5, ..MockConfig::default() });
+    let server = mock(MockConfig {
+        error_rate_pct: 30.0,
+        seed: 5,
+        ..MockConfig::default()
+    });
     let dir = temp_dir("errors");
-    let out = profile(&dir, &["-m", "m", "--url", &server.url(), "--request-count", "600", "--concurrency", "4", "--isl", "16", "--artifact-dir", "out"]);
+    let out = profile(
+        &dir,
+        &[
+            "-m",
+            "m",
+            "--url",
+            &server.url(),
+            "--request-count",
+            "600",
+            "--concurrency",
+            "4",
+            "--isl",
+            "16",
+            "--artifact-dir",
+            "out",
+        ],
+    );
     assert_success(&out);
     let counts = server.stop();
     let json = export(&dir.join("out"));
-    assert!(counts.injected_errors > 100 && counts.injected_errors < 260, "{counts:?}");
+    assert!(
+        counts.injected_errors > 100 && counts.injected_errors < 260,
+        "{counts:?}"
+    );
     assert_eq!(scalar(&json, "request_count"), counts.embeddings_ok as f64);
-    assert_eq!(scalar(&json, "error_request_count"), counts.injected_errors as f64);
+    assert_eq!(
+        scalar(&json, "error_request_count"),
+        counts.injected_errors as f64
+    );
     let summary = &json["error_summary"][0];
     assert_eq!(summary["error_details"]["code"], 500);
     assert_eq!(summary["count"], counts.injected_errors);
-    assert!(summary["error_details"]["message"].as_str().unwrap().contains("injected failure"));
+    assert!(summary["error_details"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("injected failure"));
     let rate = scalar(&json, "request_error_rate");
     assert!((rate - counts.injected_errors as f64 / 6.0).abs() < 1e-9);
     assert!(String::from_utf8_lossy(&out.stdout).contains("http_status"));
@@ -113,30 +189,78 @@ fn a_server_closing_after_every_response_costs_reconnects_not_requests() {
             Flow::Close
         });
         let dir = temp_dir("closing");
-        let out = profile(&dir, &["-m", "m", "--url", &server.url(), "--request-count", "150", "--concurrency", "3", "--isl", "8", "--artifact-dir", "out", "--validate-every", "1"]);
+        let out = profile(
+            &dir,
+            &[
+                "-m",
+                "m",
+                "--url",
+                &server.url(),
+                "--request-count",
+                "150",
+                "--concurrency",
+                "3",
+                "--isl",
+                "8",
+                "--artifact-dir",
+                "out",
+                "--validate-every",
+                "1",
+            ],
+        );
         assert_success(&out);
         let json = export(&dir.join("out"));
-        assert_eq!(scalar(&json, "request_count"), 150.0, "header {header:?}: {}", json["error_summary"]);
+        assert_eq!(
+            scalar(&json, "request_count"),
+            150.0,
+            "header {header:?}: {}",
+            json["error_summary"]
+        );
         assert_eq!(server.requests(), 150, "header {header:?}");
         assert_eq!(json["run_info"]["validated_responses"], 150);
         // One connection per request, plus the three opened before the clock and the probe.
-        assert!(server.connections.load(std::sync::atomic::Ordering::Relaxed) >= 150);
+        assert!(
+            server
+                .connections
+                .load(std::sync::atomic::Ordering::Relaxed)
+                >= 150
+        );
     }
 }
 
 #[test]
 fn duration_bound_and_warmup_are_separate_phases() {
-    let server = mock(MockConfig { base_latency_ms: 2.0, ..MockConfig::default() });
+    let server = mock(MockConfig {
+        base_latency_ms: 2.0,
+        ..MockConfig::default()
+    });
     let dir = temp_dir("duration");
     let out = profile(
         &dir,
-        &["-m", "m", "--url", &server.url(), "--benchmark-duration", "1", "--concurrency", "2", "--warmup-request-count", "10", "--isl", "8", "--artifact-dir", "out"],
+        &[
+            "-m",
+            "m",
+            "--url",
+            &server.url(),
+            "--benchmark-duration",
+            "1",
+            "--concurrency",
+            "2",
+            "--warmup-request-count",
+            "10",
+            "--isl",
+            "8",
+            "--artifact-dir",
+            "out",
+        ],
     );
     assert_success(&out);
     let counts = server.stop();
     let json = export(&dir.join("out"));
     let profiled = scalar(&json, "request_count");
-    let warmup = json["warmup_metrics"]["request_count"]["avg"].as_f64().unwrap();
+    let warmup = json["warmup_metrics"]["request_count"]["avg"]
+        .as_f64()
+        .unwrap();
     assert_eq!(warmup, 10.0);
     assert_eq!(profiled + warmup, counts.embeddings_ok as f64);
     // Two connections at ≥ 2 ms per request for 1 s: a few hundred at most.
@@ -149,10 +273,23 @@ fn duration_bound_and_warmup_are_separate_phases() {
 fn an_unreachable_server_fails_fast_naming_the_address() {
     let port = free_port();
     let dir = temp_dir("unreachable");
-    let out = profile(&dir, &["-m", "m", "--url", &format!("127.0.0.1:{port}"), "--isl", "8"]);
+    let out = profile(
+        &dir,
+        &[
+            "-m",
+            "m",
+            "--url",
+            &format!("127.0.0.1:{port}"),
+            "--isl",
+            "8",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains(&format!("127.0.0.1:{port}")) && err.contains("cannot connect"), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("cannot connect"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
@@ -161,23 +298,57 @@ fn bad_input_files_name_the_line() {
     let server = mock(MockConfig::default());
     let dir = temp_dir("badfile");
     std::fs::write(dir.join("in.jsonl"), "{\"text\": \"ok\"}\n{\"text\": 3}\n").unwrap();
-    let out = profile(&dir, &["-m", "m", "--url", &server.url(), "--input-file", "in.jsonl", "--custom-dataset-type", "single_turn"]);
+    let out = profile(
+        &dir,
+        &[
+            "-m",
+            "m",
+            "--url",
+            &server.url(),
+            "--input-file",
+            "in.jsonl",
+            "--custom-dataset-type",
+            "single_turn",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("in.jsonl:2:") && err.contains("\"text\" must be a string"), "{err}");
+    assert!(
+        err.contains("in.jsonl:2:") && err.contains("\"text\" must be a string"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     std::fs::write(dir.join("empty.jsonl"), "\n").unwrap();
-    let out = profile(&dir, &["-m", "m", "--url", &server.url(), "--input-file", "empty.jsonl"]);
+    let out = profile(
+        &dir,
+        &[
+            "-m",
+            "m",
+            "--url",
+            &server.url(),
+            "--input-file",
+            "empty.jsonl",
+        ],
+    );
     assert!(stderr(&out).contains("empty.jsonl: no entries"));
 }
 
 #[test]
 fn bad_flags_are_one_line_errors() {
     let dir = temp_dir("flags");
-    for args in [&["-m", "m", "--concurrency", "0"][..], &["-m", "m", "--request-rate", "0"], &["-m", "m", "--endpoint-type", "chat"]] {
+    for args in [
+        &["-m", "m", "--concurrency", "0"][..],
+        &["-m", "m", "--request-rate", "0"],
+        &["-m", "m", "--endpoint-type", "chat"],
+    ] {
         let out = profile(&dir, args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert_eq!(stderr(&out).trim().lines().count(), 1, "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out).trim().lines().count(),
+            1,
+            "{args:?}: {}",
+            stderr(&out)
+        );
     }
     let out = profile(&dir, &["-m", "m", "--concurrency", "many"]);
     assert_eq!(out.status.code(), Some(2));
@@ -186,7 +357,10 @@ fn bad_flags_are_one_line_errors() {
 #[test]
 fn the_main_job_runs_against_the_built_in_mock() {
     let dir = temp_dir("mock");
-    let out = profile(&dir, &["--mock", "--request-count", "200", "--concurrency", "4"]);
+    let out = profile(
+        &dir,
+        &["--mock", "--request-count", "200", "--concurrency", "4"],
+    );
     assert_success(&out);
     let json = export(&dir.join("artifacts/BAAI_bge-small-en-v1.5-openai-embeddings-concurrency4"));
     assert_eq!(scalar(&json, "request_count"), 200.0);

@@ -27,12 +27,22 @@ pub fn load(path: &Path) -> Result<Vec<Entry>, String> {
     };
     let mut entries = Vec::new();
     for file in &files {
-        let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        let text = String::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8 (byte {})", file.display(), e.utf8_error().valid_up_to()))?;
+        let bytes =
+            std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "{}: not UTF-8 (byte {})",
+                file.display(),
+                e.utf8_error().valid_up_to()
+            )
+        })?;
         entries.extend(parse(&text).map_err(|e| format!("{}:{e}", file.display()))?);
     }
     if entries.is_empty() {
-        return Err(format!("{}: no entries (expected JSONL lines like {{\"text\": \"...\"}})", path.display()));
+        return Err(format!(
+            "{}: no entries (expected JSONL lines like {{\"text\": \"...\"}})",
+            path.display()
+        ));
     }
     Ok(entries)
 }
@@ -60,8 +70,19 @@ fn parse_line(line: &str) -> Result<Entry, String> {
         (Some(Value::String(s)), None) => vec![s],
         (Some(_), None) => return Err("\"text\" must be a string".into()),
         (None, Some(Value::Array(items))) => {
-            let texts: Option<Vec<String>> = items.into_iter().map(|v| if let Value::String(s) = v { Some(s) } else { None }).collect();
-            texts.filter(|t| !t.is_empty()).ok_or("\"texts\" must be a non-empty list of strings")?
+            let texts: Option<Vec<String>> = items
+                .into_iter()
+                .map(|v| {
+                    if let Value::String(s) = v {
+                        Some(s)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            texts
+                .filter(|t| !t.is_empty())
+                .ok_or("\"texts\" must be a non-empty list of strings")?
         }
         (None, Some(_)) => return Err("\"texts\" must be a non-empty list of strings".into()),
         (None, None) => return Err("expected \"text\" or \"texts\"".into()),
@@ -80,7 +101,9 @@ mod tests {
 
     #[test]
     fn parses_text_texts_and_extra() {
-        let entries = parse("{\"text\":\"a\"}\n\n{\"texts\":[\"b\",\"c\"],\"extra\":{\"dimensions\":64}}\n").unwrap();
+        let entries =
+            parse("{\"text\":\"a\"}\n\n{\"texts\":[\"b\",\"c\"],\"extra\":{\"dimensions\":64}}\n")
+                .unwrap();
         assert_eq!(entries[0].texts, vec!["a"]);
         assert_eq!(entries[1].texts, vec!["b", "c"]);
         assert_eq!(entries[1].extra.as_ref().unwrap()["dimensions"], 64);
@@ -95,7 +118,10 @@ mod tests {
             ("{\"texts\":[1]}", "1: \"texts\" must be"),
             ("{\"text\":5}", "1: \"text\" must be a string"),
             ("{\"prompt\":\"x\"}", "1: expected \"text\" or \"texts\""),
-            ("{\"text\":\"a\",\"extra\":3}", "1: \"extra\" must be an object"),
+            (
+                "{\"text\":\"a\",\"extra\":3}",
+                "1: \"extra\" must be an object",
+            ),
         ];
         for (input, want) in cases {
             let err = parse(input).unwrap_err();

@@ -31,6 +31,9 @@ pub struct SyntheticSpec {
     pub seed: u64,
 }
 
+/// One payload's texts and its ISL.
+pub type Entry = (Vec<String>, u64);
+
 /// The corpus as words with their token counts.
 pub struct Corpus<'t> {
     tokens: &'t TokenCounter,
@@ -58,27 +61,43 @@ impl<'t> Corpus<'t> {
         }
         let single: Vec<usize> = (0..words.len()).filter(|&i| words[i].1 == 1).collect();
         if single.is_empty() {
-            return Err(format!("tokenizer {} gives no one-token word in the corpus", tokens.source));
+            return Err(format!(
+                "tokenizer {} gives no one-token word in the corpus",
+                tokens.source
+            ));
         }
-        Ok(Corpus { tokens, words, single })
+        Ok(Corpus {
+            tokens,
+            words,
+            single,
+        })
     }
 
     /// Texts for every entry, `entries × batch`, and each entry's ISL (texts joined by a space).
     /// Entries are built on every core; each has its own seeded generator, so the result does
     /// not depend on the number of threads.
-    pub fn generate(&self, spec: &SyntheticSpec) -> Result<Vec<(Vec<String>, u64)>, String> {
+    pub fn generate(&self, spec: &SyntheticSpec) -> Result<Vec<Entry>, String> {
         let special = self.tokens.special_tokens() as f64;
-        let length = Normal::new(spec.isl_mean - special, spec.isl_stddev.max(0.0)).map_err(|e| format!("invalid ISL distribution: {e}"))?;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(spec.entries.max(1));
+        let length = Normal::new(spec.isl_mean - special, spec.isl_stddev.max(0.0))
+            .map_err(|e| format!("invalid ISL distribution: {e}"))?;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(spec.entries.max(1));
         let per_thread = spec.entries.div_ceil(threads);
-        let chunks: Vec<Result<Vec<(Vec<String>, u64)>, String>> = std::thread::scope(|scope| {
+        let chunks: Vec<Result<Vec<Entry>, String>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     let range = (t * per_thread)..((t + 1) * per_thread).min(spec.entries);
                     scope.spawn(move || range.map(|i| self.entry(spec, &length, i)).collect())
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("dataset thread panicked".into()))).collect()
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("dataset thread panicked".into()))
+                })
+                .collect()
         });
         let mut entries = Vec::with_capacity(spec.entries);
         for chunk in chunks {
@@ -87,8 +106,14 @@ impl<'t> Corpus<'t> {
         Ok(entries)
     }
 
-    fn entry(&self, spec: &SyntheticSpec, length: &Normal<f64>, index: usize) -> Result<(Vec<String>, u64), String> {
-        let mut rng = SmallRng::seed_from_u64(spec.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    fn entry(
+        &self,
+        spec: &SyntheticSpec,
+        length: &Normal<f64>,
+        index: usize,
+    ) -> Result<Entry, String> {
+        let mut rng =
+            SmallRng::seed_from_u64(spec.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut texts = Vec::with_capacity(spec.batch);
         let mut counted = 0;
         for _ in 0..spec.batch {
@@ -98,7 +123,11 @@ impl<'t> Corpus<'t> {
         }
         // One text was just verified to be exactly n tokens; a batch is counted joined, as
         // AIPerf counts it.
-        let isl = if texts.len() == 1 { counted } else { self.tokens.count(&texts.join(" "))? as u64 };
+        let isl = if texts.len() == 1 {
+            counted
+        } else {
+            self.tokens.count(&texts.join(" "))? as u64
+        };
         Ok((texts, isl))
     }
 
@@ -133,7 +162,10 @@ impl<'t> Corpus<'t> {
             }
             text = picked.join(" ");
         }
-        Err(format!("could not build a text of exactly {n} tokens with tokenizer {}", self.tokens.source))
+        Err(format!(
+            "could not build a text of exactly {n} tokens with tokenizer {}",
+            self.tokens.source
+        ))
     }
 }
 
@@ -156,7 +188,13 @@ mod tests {
     fn lengths_follow_the_spec_and_the_seed() {
         let tokens = TokenCounter::builtin();
         let corpus = Corpus::new(&tokens).unwrap();
-        let spec = SyntheticSpec { isl_mean: 100.0, isl_stddev: 0.0, batch: 2, entries: 5, seed: 1 };
+        let spec = SyntheticSpec {
+            isl_mean: 100.0,
+            isl_stddev: 0.0,
+            batch: 2,
+            entries: 5,
+            seed: 1,
+        };
         let a = corpus.generate(&spec).unwrap();
         assert_eq!(a.len(), 5);
         for (texts, isl) in &a {
@@ -167,6 +205,9 @@ mod tests {
             assert_eq!(*isl, 196);
         }
         assert_eq!(a, corpus.generate(&spec).unwrap());
-        assert_ne!(a, corpus.generate(&SyntheticSpec { seed: 2, ..spec }).unwrap());
+        assert_ne!(
+            a,
+            corpus.generate(&SyntheticSpec { seed: 2, ..spec }).unwrap()
+        );
     }
 }

@@ -30,7 +30,8 @@ impl TokenCounter {
     }
 
     pub fn from_file(path: &Path) -> Result<TokenCounter, String> {
-        let tokenizer = Tokenizer::from_file(path).map_err(|e| format!("cannot load tokenizer {}: {e}", path.display()))?;
+        let tokenizer = Tokenizer::from_file(path)
+            .map_err(|e| format!("cannot load tokenizer {}: {e}", path.display()))?;
         Ok(TokenCounter::new(tokenizer, path.display().to_string()))
     }
 
@@ -39,8 +40,14 @@ impl TokenCounter {
         // truncation to the model's window, which would hide the true count.
         tokenizer.with_padding(None);
         let _ = tokenizer.with_truncation(None);
-        let special = tokenizer.get_post_processor().map_or(0, |p| p.added_tokens(false));
-        TokenCounter { tokenizer, special, source }
+        let special = tokenizer
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(false));
+        TokenCounter {
+            tokenizer,
+            special,
+            source,
+        }
     }
 
     /// Resolves the choice; the second value is a warning to show when a fallback was taken.
@@ -70,7 +77,11 @@ impl TokenCounter {
 
     /// Tokens in `text` without special tokens (AIPerf's input sequence length).
     pub fn count(&self, text: &str) -> Result<usize, String> {
-        Ok(self.tokenizer.encode_fast(text, false).map_err(|e| format!("tokenizer failed: {e}"))?.len())
+        Ok(self
+            .tokenizer
+            .encode_fast(text, false)
+            .map_err(|e| format!("tokenizer failed: {e}"))?
+            .len())
     }
 }
 
@@ -88,13 +99,17 @@ fn locate(name: &str) -> Option<PathBuf> {
 }
 
 fn hf_hub_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("HF_HUB_CACHE").or_else(|| std::env::var_os("HUGGINGFACE_HUB_CACHE")) {
+    if let Some(dir) =
+        std::env::var_os("HF_HUB_CACHE").or_else(|| std::env::var_os("HUGGINGFACE_HUB_CACHE"))
+    {
         return PathBuf::from(dir);
     }
     if let Some(home) = std::env::var_os("HF_HOME") {
         return PathBuf::from(home).join("hub");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     home.join(".cache/huggingface/hub")
 }
 
@@ -108,8 +123,11 @@ fn cached(repo_id: &str) -> Option<PathBuf> {
             return Some(file);
         }
     }
-    let mut candidates: Vec<PathBuf> =
-        std::fs::read_dir(&snapshots).ok()?.filter_map(|e| Some(e.ok()?.path().join("tokenizer.json"))).filter(|p| p.is_file()).collect();
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(&snapshots)
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path().join("tokenizer.json")))
+        .filter(|p| p.is_file())
+        .collect();
     candidates.sort();
     candidates.pop()
 }

@@ -36,7 +36,10 @@ pub struct Failure {
 
 impl Failure {
     fn of(class: ErrorClass) -> Failure {
-        Failure { class, message: None }
+        Failure {
+            class,
+            message: None,
+        }
     }
 }
 
@@ -60,12 +63,20 @@ impl Connection {
         })?;
         // Requests are written in one call; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
-        Ok(Connection { stream, buf: Vec::with_capacity(READ_BUFFER) })
+        Ok(Connection {
+            stream,
+            buf: Vec::with_capacity(READ_BUFFER),
+        })
     }
 
     /// Sends one request and reads its response. After an `Err`, or a response without
     /// keep-alive, the connection must be dropped.
-    pub async fn exchange(&mut self, request: SharedBytes, mut capture: Capture<'_>, max_body: u64) -> Result<Response, Failure> {
+    pub async fn exchange(
+        &mut self,
+        request: SharedBytes,
+        mut capture: Capture<'_>,
+        max_body: u64,
+    ) -> Result<Response, Failure> {
         let (written, _) = self.stream.write_all(request).await;
         written.map_err(io_failure)?;
         let mut buf = std::mem::take(&mut self.buf);
@@ -75,7 +86,12 @@ impl Connection {
         result
     }
 
-    async fn read_response(&mut self, buf: &mut Vec<u8>, capture: &mut Capture<'_>, max_body: u64) -> Result<Response, Failure> {
+    async fn read_response(
+        &mut self,
+        buf: &mut Vec<u8>,
+        capture: &mut Capture<'_>,
+        max_body: u64,
+    ) -> Result<Response, Failure> {
         let head = loop {
             match ResponseHead::parse(buf).map_err(|e| Failure::of(e.into()))? {
                 Some(head) if (100..200).contains(&head.status) => {
@@ -118,9 +134,16 @@ impl Connection {
         }
         if !success {
             let text = String::from_utf8_lossy(&error_body).trim().to_string();
-            return Err(Failure { class: ErrorClass::HttpStatus(head.status), message: (!text.is_empty()).then_some(text) });
+            return Err(Failure {
+                class: ErrorClass::HttpStatus(head.status),
+                message: (!text.is_empty()).then_some(text),
+            });
         }
-        Ok(Response { status: head.status, keep_alive: head.keep_alive, body_bytes: decoder.body_bytes() })
+        Ok(Response {
+            status: head.status,
+            keep_alive: head.keep_alive,
+            body_bytes: decoder.body_bytes(),
+        })
     }
 
     /// Reads more of a head; EOF is `on_eof` before any byte arrived and mid-response after.
@@ -147,8 +170,13 @@ fn keep_prefix(out: &mut Vec<u8>, data: &[u8], limit: usize) {
 
 fn io_failure(e: io::Error) -> Failure {
     let class = match e.kind() {
-        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted => ErrorClass::ConnectionReset,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionAborted => ErrorClass::ConnectionReset,
         _ => ErrorClass::Io,
     };
-    Failure { class, message: Some(e.to_string()) }
+    Failure {
+        class,
+        message: Some(e.to_string()),
+    }
 }

@@ -14,7 +14,10 @@ impl CpuTime {
     /// split that total.
     pub fn thread() -> CpuTime {
         let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: both calls write plain structs we own; on failure the zeroes stay.
         let usage = unsafe {
             libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr());
@@ -25,20 +28,26 @@ impl CpuTime {
         let (user, system) = (tv(usage.ru_utime), tv(usage.ru_stime));
         let total = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
         let sampled = (user + system).as_secs_f64();
-        let user_share = if sampled > 0.0 { user.as_secs_f64() / sampled } else { 0.5 };
+        let user_share = if sampled > 0.0 {
+            user.as_secs_f64() / sampled
+        } else {
+            0.5
+        };
         let user = total.mul_f64(user_share);
-        CpuTime { user, system: total.saturating_sub(user) }
+        CpuTime {
+            user,
+            system: total.saturating_sub(user),
+        }
     }
 
     pub fn since(self, earlier: CpuTime) -> CpuTime {
-        CpuTime { user: self.user.saturating_sub(earlier.user), system: self.system.saturating_sub(earlier.system) }
+        CpuTime {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
     }
 
     pub fn total(self) -> Duration {
         self.user + self.system
-    }
-
-    pub fn add(self, other: CpuTime) -> CpuTime {
-        CpuTime { user: self.user + other.user, system: self.system + other.system }
     }
 }

@@ -38,7 +38,13 @@ pub struct Dispatch {
 
 impl Dispatch {
     /// `slots` is the number of connections that will call `next`.
-    pub fn new(start: Instant, mut schedule: Schedule, count: u64, duration: Option<Duration>, slots: usize) -> Dispatch {
+    pub fn new(
+        start: Instant,
+        mut schedule: Schedule,
+        count: u64,
+        duration: Option<Duration>,
+        slots: usize,
+    ) -> Dispatch {
         let first = schedule.next();
         Dispatch {
             start,
@@ -83,7 +89,10 @@ impl Dispatch {
     pub fn release(&self, now: Instant) -> Option<Instant> {
         while let Some(intended) = self.pop_due(now) {
             let waker = self.pop_idle();
-            self.queue.borrow_mut().push_back(Job { intended, late: waker.is_none() });
+            self.queue.borrow_mut().push_back(Job {
+                intended,
+                late: waker.is_none(),
+            });
             if let Some(w) = waker {
                 w.wake();
             }
@@ -117,7 +126,12 @@ impl Dispatch {
     pub async fn next(&self, slot: usize) -> Option<Job> {
         poll_fn(|cx| {
             let job = self.queue.borrow_mut().pop_front();
-            let job = job.or_else(|| self.pop_due(Instant::now()).map(|intended| Job { intended, late: false }));
+            let job = job.or_else(|| {
+                self.pop_due(Instant::now()).map(|intended| Job {
+                    intended,
+                    late: false,
+                })
+            });
             if job.is_some() || self.closed.get() {
                 self.waiting[slot].set(false);
                 return Poll::Ready(job);

@@ -16,7 +16,14 @@ struct GateState {
 
 impl Gate {
     pub fn new(parties: usize) -> Gate {
-        Gate { state: Mutex::new(GateState { parties, arrived: 0, generation: 0 }), changed: Condvar::new() }
+        Gate {
+            state: Mutex::new(GateState {
+                parties,
+                arrived: 0,
+                generation: 0,
+            }),
+            changed: Condvar::new(),
+        }
     }
 
     /// Blocks until every remaining party has arrived.

@@ -123,19 +123,24 @@ pub fn run(config: EngineConfig, progress: Arc<Progress>) -> EngineOutcome {
         .map(|id| {
             let plan = worker::WorkerPlan::new(&config, id, workers);
             let (config, gate, progress) = (config.clone(), gate.clone(), progress.clone());
-            std::thread::Builder::new().name(format!("embperf-worker-{id}")).spawn(move || {
-                let out = worker::run(plan, config, &gate, progress);
-                // Whatever happened, the others must not wait for this worker at a gate.
-                gate.leave();
-                out
-            })
+            std::thread::Builder::new()
+                .name(format!("embperf-worker-{id}"))
+                .spawn(move || {
+                    let out = worker::run(plan, config, &gate, progress);
+                    // Whatever happened, the others must not wait for this worker at a gate.
+                    gate.leave();
+                    out
+                })
         })
         .collect();
     let mut per_worker = Vec::new();
     let mut failures = Vec::new();
     let mut driver = DriverKind::IoUring;
     for (id, handle) in handles.into_iter().enumerate() {
-        match handle.map_err(|e| e.to_string()).and_then(|h| h.join().map_err(|_| "panicked".to_string())) {
+        match handle
+            .map_err(|e| e.to_string())
+            .and_then(|h| h.join().map_err(|_| "panicked".to_string()))
+        {
             Ok(Ok(out)) => {
                 driver = out.driver;
                 per_worker.push(out.phases);
@@ -148,7 +153,8 @@ pub fn run(config: EngineConfig, progress: Arc<Progress>) -> EngineOutcome {
         .iter()
         .enumerate()
         .filter_map(|(i, spec)| {
-            let parts: Vec<&worker::PhaseOutput> = per_worker.iter().filter_map(|w| w.get(i)).collect();
+            let parts: Vec<&worker::PhaseOutput> =
+                per_worker.iter().filter_map(|w| w.get(i)).collect();
             let first = parts.first()?;
             let mut recorder = Recorder::new(config.payload_inputs.len(), config.slo);
             for p in &parts {
@@ -158,10 +164,20 @@ pub fn run(config: EngineConfig, progress: Arc<Progress>) -> EngineOutcome {
                 spec: spec.clone(),
                 recorder,
                 worker_cpu: parts.iter().map(|p| p.cpu).collect(),
-                started: parts.iter().map(|p| p.started).min().unwrap_or(first.started),
+                started: parts
+                    .iter()
+                    .map(|p| p.started)
+                    .min()
+                    .unwrap_or(first.started),
                 cancelled_at_grace: parts.iter().map(|p| p.cancelled_at_grace).sum(),
             })
         })
         .collect();
-    EngineOutcome { phases, driver, workers, interrupted: signal::interrupted(), worker_failures: failures }
+    EngineOutcome {
+        phases,
+        driver,
+        workers,
+        interrupted: signal::interrupted(),
+        worker_failures: failures,
+    }
 }

@@ -41,7 +41,10 @@ pub struct Snapshot {
 
 impl Progress {
     pub fn new(workers: usize) -> Progress {
-        Progress { workers: (0..workers).map(|_| WorkerProgress::default()).collect(), phase: AtomicU8::new(0) }
+        Progress {
+            workers: (0..workers).map(|_| WorkerProgress::default()).collect(),
+            phase: AtomicU8::new(0),
+        }
     }
 
     pub fn worker(&self, id: usize) -> &WorkerProgress {
@@ -57,7 +60,16 @@ impl Progress {
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        let sum = |f: fn(&WorkerProgress) -> &AtomicU64| self.workers.iter().map(|w| f(w).load(Ordering::Relaxed)).sum();
-        Snapshot { phase: self.phase.load(Ordering::Relaxed) as usize, completed: sum(|w| &w.completed), errors: sum(|w| &w.errors) }
+        let sum = |f: fn(&WorkerProgress) -> &AtomicU64| {
+            self.workers
+                .iter()
+                .map(|w| f(w).load(Ordering::Relaxed))
+                .sum()
+        };
+        Snapshot {
+            phase: self.phase.load(Ordering::Relaxed) as usize,
+            completed: sum(|w| &w.completed),
+            errors: sum(|w| &w.errors),
+        }
     }
 }

@@ -29,7 +29,9 @@ const RING_ENTRIES: u32 = 1024;
 
 /// Runs `make(driver)` to completion on a new single-threaded runtime. `EMBPERF_DRIVER=epoll` forces
 /// the fallback (to compare drivers, or where io_uring is filtered by seccomp).
-pub fn block_on<Fut: Future>(make: impl FnOnce(DriverKind) -> Fut) -> io::Result<(Fut::Output, DriverKind)> {
+pub fn block_on<Fut: Future>(
+    make: impl FnOnce(DriverKind) -> Fut,
+) -> io::Result<(Fut::Output, DriverKind)> {
     let force_epoll = std::env::var("EMBPERF_DRIVER").is_ok_and(|v| v == "epoll");
     if !force_epoll {
         // COOP_TASKRUN avoids an inter-processor interrupt per completion and SINGLE_ISSUER lets
@@ -46,7 +48,10 @@ pub fn block_on<Fut: Future>(make: impl FnOnce(DriverKind) -> Fut) -> io::Result
             return Ok((rt.block_on(make(DriverKind::IoUring)), DriverKind::IoUring));
         }
     }
-    let mut rt = RuntimeBuilder::<LegacyDriver>::new().with_entries(RING_ENTRIES).enable_timer().build()?;
+    let mut rt = RuntimeBuilder::<LegacyDriver>::new()
+        .with_entries(RING_ENTRIES)
+        .enable_timer()
+        .build()?;
     Ok((rt.block_on(make(DriverKind::Epoll)), DriverKind::Epoll))
 }
 

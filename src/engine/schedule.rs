@@ -49,16 +49,24 @@ impl Schedule {
         let gap = match arrivals.pattern {
             Pattern::Constant => Gap::Fixed(1.0 / worker_rate),
             Pattern::Poisson => Gap::Exp(Exp::new(worker_rate).expect("rate validated > 0")),
-            Pattern::Gamma(shape) => Gap::Gamma(Gamma::new(shape, 1.0 / (shape * worker_rate)).expect("shape validated > 0")),
+            Pattern::Gamma(shape) => Gap::Gamma(
+                Gamma::new(shape, 1.0 / (shape * worker_rate)).expect("shape validated > 0"),
+            ),
         };
         // Constant schedules are staggered so the workers' sends interleave evenly.
         let operational = match arrivals.pattern {
             Pattern::Constant => worker as f64 / arrivals.rate,
             _ => 0.0,
         };
-        let rng = SmallRng::seed_from_u64(seed ^ (worker as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let rng =
+            SmallRng::seed_from_u64(seed ^ (worker as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let ramp_secs = arrivals.ramp.map_or(0.0, |d| d.as_secs_f64());
-        let mut schedule = Schedule { gap, rng, operational, ramp_secs };
+        let mut schedule = Schedule {
+            gap,
+            rng,
+            operational,
+            ramp_secs,
+        };
         if !matches!(schedule.gap, Gap::Fixed(_)) {
             schedule.operational = schedule.draw();
         }
@@ -104,7 +112,10 @@ mod tests {
 
     fn gaps(arrivals: Arrivals, n: usize) -> Vec<f64> {
         let times: Vec<u64> = Schedule::new(arrivals, 0, 1, 7).take(n + 1).collect();
-        times.windows(2).map(|w| (w[1] - w[0]) as f64 / 1e9).collect()
+        times
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as f64 / 1e9)
+            .collect()
     }
 
     fn mean_cv(xs: &[f64]) -> (f64, f64) {
@@ -117,7 +128,14 @@ mod tests {
     #[test]
     fn poisson_gaps_are_exponential() {
         let rate = 1000.0;
-        let mut g = gaps(Arrivals { rate, pattern: Pattern::Poisson, ramp: None }, 20_000);
+        let mut g = gaps(
+            Arrivals {
+                rate,
+                pattern: Pattern::Poisson,
+                ramp: None,
+            },
+            20_000,
+        );
         let (mean, cv) = mean_cv(&g);
         assert!((mean * rate - 1.0).abs() < 0.03, "mean gap {mean}");
         assert!((cv - 1.0).abs() < 0.03, "cv {cv}");
@@ -129,48 +147,101 @@ mod tests {
             .enumerate()
             .map(|(i, x)| {
                 let cdf = 1.0 - (-rate * x).exp();
-                (cdf - i as f64 / n).abs().max(((i + 1) as f64 / n - cdf).abs())
+                (cdf - i as f64 / n)
+                    .abs()
+                    .max(((i + 1) as f64 / n - cdf).abs())
             })
             .fold(0.0, f64::max);
         assert!(d < 1.63 / n.sqrt(), "KS statistic {d}");
         // The same test must reject constant gaps, or it proves nothing.
-        let constant = gaps(Arrivals { rate, pattern: Pattern::Constant, ramp: None }, 1000);
-        let d_const = constant.iter().map(|x| (1.0 - (-rate * x).exp() - 0.5).abs()).fold(0.0, f64::max);
+        let constant = gaps(
+            Arrivals {
+                rate,
+                pattern: Pattern::Constant,
+                ramp: None,
+            },
+            1000,
+        );
+        let d_const = constant
+            .iter()
+            .map(|x| (1.0 - (-rate * x).exp() - 0.5).abs())
+            .fold(0.0, f64::max);
         assert!(d_const < 0.2 && mean_cv(&constant).1 < 1e-6);
     }
 
     #[test]
     fn gamma_shape_sets_burstiness() {
         for shape in [0.25, 4.0] {
-            let g = gaps(Arrivals { rate: 500.0, pattern: Pattern::Gamma(shape), ramp: None }, 40_000);
+            let g = gaps(
+                Arrivals {
+                    rate: 500.0,
+                    pattern: Pattern::Gamma(shape),
+                    ramp: None,
+                },
+                40_000,
+            );
             let (mean, cv) = mean_cv(&g);
-            assert!((mean * 500.0 - 1.0).abs() < 0.05, "shape {shape}: mean {mean}");
-            assert!((cv - 1.0 / shape.sqrt()).abs() < 0.08, "shape {shape}: cv {cv}");
+            assert!(
+                (mean * 500.0 - 1.0).abs() < 0.05,
+                "shape {shape}: mean {mean}"
+            );
+            assert!(
+                (cv - 1.0 / shape.sqrt()).abs() < 0.08,
+                "shape {shape}: cv {cv}"
+            );
         }
     }
 
     #[test]
     fn split_constant_schedules_interleave() {
-        let arrivals = Arrivals { rate: 100.0, pattern: Pattern::Constant, ramp: None };
-        let mut all: Vec<u64> = (0..4).flat_map(|w| Schedule::new(arrivals, w, 4, 1).take(25)).collect();
+        let arrivals = Arrivals {
+            rate: 100.0,
+            pattern: Pattern::Constant,
+            ramp: None,
+        };
+        let mut all: Vec<u64> = (0..4)
+            .flat_map(|w| Schedule::new(arrivals, w, 4, 1).take(25))
+            .collect();
         all.sort_unstable();
         for (i, t) in all.iter().enumerate() {
-            assert!((*t as f64 - i as f64 * 1e7).abs() < 10.0, "arrival {i} at {t}");
+            assert!(
+                (*t as f64 - i as f64 * 1e7).abs() < 10.0,
+                "arrival {i} at {t}"
+            );
         }
     }
 
     #[test]
     fn split_poisson_keeps_the_aggregate_rate() {
-        let arrivals = Arrivals { rate: 2000.0, pattern: Pattern::Poisson, ramp: None };
+        let arrivals = Arrivals {
+            rate: 2000.0,
+            pattern: Pattern::Poisson,
+            ramp: None,
+        };
         let horizon = 5_000_000_000u64;
-        let count: usize = (0..3).map(|w| Schedule::new(arrivals, w, 3, 9).take_while(|&t| t < horizon).count()).sum();
-        assert!((count as f64 / 10_000.0 - 1.0).abs() < 0.03, "{count} arrivals in 5 s at 2000/s");
+        let count: usize = (0..3)
+            .map(|w| {
+                Schedule::new(arrivals, w, 3, 9)
+                    .take_while(|&t| t < horizon)
+                    .count()
+            })
+            .sum();
+        assert!(
+            (count as f64 / 10_000.0 - 1.0).abs() < 0.03,
+            "{count} arrivals in 5 s at 2000/s"
+        );
     }
 
     #[test]
     fn ramp_rises_linearly() {
-        let arrivals = Arrivals { rate: 1000.0, pattern: Pattern::Constant, ramp: Some(Duration::from_secs(2)) };
-        let times: Vec<u64> = Schedule::new(arrivals, 0, 1, 0).take_while(|&t| t < 4_000_000_000).collect();
+        let arrivals = Arrivals {
+            rate: 1000.0,
+            pattern: Pattern::Constant,
+            ramp: Some(Duration::from_secs(2)),
+        };
+        let times: Vec<u64> = Schedule::new(arrivals, 0, 1, 0)
+            .take_while(|&t| t < 4_000_000_000)
+            .collect();
         let in_window = |a: u64, b: u64| times.iter().filter(|&&t| t >= a && t < b).count() as f64;
         // Ramp over [0, 2 s): expected R·T/2 = 1000 arrivals; then 1000/s.
         assert!((in_window(0, 2_000_000_000) - 1000.0).abs() <= 2.0);

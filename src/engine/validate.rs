@@ -21,12 +21,19 @@ struct Item<'a> {
 
 /// `Err` says what is wrong, for the error summary.
 pub fn check_embeddings(body: &[u8], inputs: u32) -> Result<(), String> {
-    let list: EmbeddingsList = serde_json::from_slice(body).map_err(|e| format!("not an embeddings list: {e}"))?;
+    let list: EmbeddingsList =
+        serde_json::from_slice(body).map_err(|e| format!("not an embeddings list: {e}"))?;
     if let Some(bad) = list.data.iter().find(|i| i.object != "embedding") {
-        return Err(format!("data[].object is \"{}\", not \"embedding\"", bad.object));
+        return Err(format!(
+            "data[].object is \"{}\", not \"embedding\"",
+            bad.object
+        ));
     }
     if list.data.len() != inputs as usize {
-        return Err(format!("{} embeddings for {inputs} inputs", list.data.len()));
+        return Err(format!(
+            "{} embeddings for {inputs} inputs",
+            list.data.len()
+        ));
     }
     Ok(())
 }
@@ -39,8 +46,14 @@ mod tests {
     fn accepts_only_matching_embeddings_lists() {
         let ok = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2]}],"model":"m"}"#;
         assert_eq!(check_embeddings(ok, 1), Ok(()));
-        assert!(check_embeddings(ok, 2).unwrap_err().contains("1 embeddings for 2 inputs"));
-        assert!(check_embeddings(br#"{"data":[{"object":"chat","embedding":[]}]}"#, 1).unwrap_err().contains("chat"));
+        assert!(check_embeddings(ok, 2)
+            .unwrap_err()
+            .contains("1 embeddings for 2 inputs"));
+        assert!(
+            check_embeddings(br#"{"data":[{"object":"chat","embedding":[]}]}"#, 1)
+                .unwrap_err()
+                .contains("chat")
+        );
         assert!(check_embeddings(b"<html>", 1).is_err());
         assert!(check_embeddings(br#"{"data":[{"object":"embedding"}]}"#, 1).is_err());
     }

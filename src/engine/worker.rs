@@ -38,21 +38,34 @@ impl WorkerPlan {
     pub fn new(config: &EngineConfig, id: usize, workers: usize) -> WorkerPlan {
         let connections = (id..config.connections.max(1)).step_by(workers).collect();
         let core = (!config.cores.is_empty()).then(|| config.cores[id % config.cores.len()]);
-        WorkerPlan { id, workers, connections, core }
+        WorkerPlan {
+            id,
+            workers,
+            connections,
+            core,
+        }
     }
 
     /// This worker's share of `total`, split in proportion to connections (closed loop) or
     /// evenly (open loop, where each worker runs rate R/W).
     fn share(&self, total: u64, load: &Load, all_connections: usize) -> u64 {
         let (mine, parts, index) = match load {
-            Load::Closed => (self.connections.len() as u64, all_connections.max(1) as u64, self.id as u64),
+            Load::Closed => (
+                self.connections.len() as u64,
+                all_connections.max(1) as u64,
+                self.id as u64,
+            ),
             Load::Open(_) => (1, self.workers as u64, self.id as u64),
         };
         let base = total / parts * mine;
         // Spread the remainder one by one over the first parts.
         let rem = total % parts;
         let extra = match load {
-            Load::Closed => self.connections.iter().filter(|&&g| (g as u64) < rem).count() as u64,
+            Load::Closed => self
+                .connections
+                .iter()
+                .filter(|&&g| (g as u64) < rem)
+                .count() as u64,
             Load::Open(_) => u64::from(index < rem),
         };
         base + extra
@@ -71,17 +84,33 @@ pub struct WorkerOutput {
     pub driver: DriverKind,
 }
 
-pub fn run(plan: WorkerPlan, config: Arc<EngineConfig>, gate: &Gate, progress: Arc<Progress>) -> Result<WorkerOutput, String> {
+pub fn run(
+    plan: WorkerPlan,
+    config: Arc<EngineConfig>,
+    gate: &Gate,
+    progress: Arc<Progress>,
+) -> Result<WorkerOutput, String> {
     runtime::pin_to(plan.core);
-    let (phases, driver) = runtime::block_on(|_| run_phases(&plan, config, gate, progress)).map_err(|e| format!("cannot start a runtime: {e}"))?;
+    let (phases, driver) = runtime::block_on(|_| run_phases(&plan, config, gate, progress))
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
     Ok(WorkerOutput { phases, driver })
 }
 
-async fn run_phases(plan: &WorkerPlan, config: Arc<EngineConfig>, gate: &Gate, progress: Arc<Progress>) -> Vec<PhaseOutput> {
+async fn run_phases(
+    plan: &WorkerPlan,
+    config: Arc<EngineConfig>,
+    gate: &Gate,
+    progress: Arc<Progress>,
+) -> Vec<PhaseOutput> {
     // Each thread gets its own copy of the request bytes: no reference count is shared between
     // cores, and the bytes sit in this core's memory.
-    let requests: Rc<Vec<Vec<SharedBytes>>> =
-        Rc::new(config.requests.iter().map(|per_payload| per_payload.iter().map(|r| SharedBytes::new(r)).collect()).collect());
+    let requests: Rc<Vec<Vec<SharedBytes>>> = Rc::new(
+        config
+            .requests
+            .iter()
+            .map(|per_payload| per_payload.iter().map(|r| SharedBytes::new(r)).collect())
+            .collect(),
+    );
     let mut pool: Vec<Option<Connection>> = Vec::with_capacity(plan.connections.len());
     let preconnect = match config.phases.first().map(|p| p.load) {
         Some(Load::Open(_)) => OPEN_LOOP_PRECONNECT,
@@ -89,7 +118,11 @@ async fn run_phases(plan: &WorkerPlan, config: Arc<EngineConfig>, gate: &Gate, p
     };
     for (slot, &global) in plan.connections.iter().enumerate() {
         let addr = config.endpoints[global % config.endpoints.len()];
-        pool.push(if slot < preconnect { Connection::connect(addr).await.ok() } else { None });
+        pool.push(if slot < preconnect {
+            Connection::connect(addr).await.ok()
+        } else {
+            None
+        });
     }
     let mut outputs = Vec::new();
     for (index, spec) in config.phases.iter().enumerate() {
@@ -98,7 +131,13 @@ async fn run_phases(plan: &WorkerPlan, config: Arc<EngineConfig>, gate: &Gate, p
             break;
         }
         progress.start_phase(plan.id, index);
-        let phase = PhaseRun::new(plan, config.clone(), spec.clone(), requests.clone(), progress.clone());
+        let phase = PhaseRun::new(
+            plan,
+            config.clone(),
+            spec.clone(),
+            requests.clone(),
+            progress.clone(),
+        );
         let (output, finished) = phase.run(plan, &mut pool).await;
         outputs.push(output);
         if !finished {
@@ -128,13 +167,27 @@ struct PhaseRun {
 }
 
 impl PhaseRun {
-    fn new(plan: &WorkerPlan, config: Arc<EngineConfig>, spec: PhaseSpec, requests: Rc<Vec<Vec<SharedBytes>>>, progress: Arc<Progress>) -> PhaseRun {
+    fn new(
+        plan: &WorkerPlan,
+        config: Arc<EngineConfig>,
+        spec: PhaseSpec,
+        requests: Rc<Vec<Vec<SharedBytes>>>,
+        progress: Arc<Progress>,
+    ) -> PhaseRun {
         let start = Instant::now();
-        let count = spec.count.map_or(u64::MAX, |c| plan.share(c, &spec.load, config.connections));
+        let count = spec
+            .count
+            .map_or(u64::MAX, |c| plan.share(c, &spec.load, config.connections));
         let dispatch = match spec.load {
             Load::Open(arrivals) => {
                 let schedule = Schedule::new(arrivals, plan.id, plan.workers, config.seed);
-                Some(Dispatch::new(start, schedule, count, spec.duration, plan.connections.len()))
+                Some(Dispatch::new(
+                    start,
+                    schedule,
+                    count,
+                    spec.duration,
+                    plan.connections.len(),
+                ))
             }
             Load::Closed => None,
         };
@@ -150,7 +203,11 @@ impl PhaseRun {
             tickets: Cell::new(count),
             in_flight: Cell::new(0),
             // Workers start at different payloads so that short runs still cover the dataset.
-            next_payload: Cell::new(if payloads > 0 { plan.id * payloads / plan.workers } else { 0 }),
+            next_payload: Cell::new(if payloads > 0 {
+                plan.id * payloads / plan.workers
+            } else {
+                0
+            }),
             responses: Cell::new(0),
             dispatch,
             requests,
@@ -166,10 +223,22 @@ impl PhaseRun {
         let mut tasks = Vec::with_capacity(pool.len());
         for (slot, conn) in pool.iter_mut().enumerate() {
             let global = plan.connections[slot];
-            let delay = this.spec.concurrency_ramp.map(|ramp| ramp.mul_f64(global as f64 / this.config.connections.max(1) as f64));
-            tasks.push(monoio::spawn(drive_connection(this.clone(), slot, global, conn.take(), delay)));
+            let delay = this
+                .spec
+                .concurrency_ramp
+                .map(|ramp| ramp.mul_f64(global as f64 / this.config.connections.max(1) as f64));
+            tasks.push(monoio::spawn(drive_connection(
+                this.clone(),
+                slot,
+                global,
+                conn.take(),
+                delay,
+            )));
         }
-        let pacer = this.dispatch.is_some().then(|| monoio::spawn(pace(this.clone())));
+        let pacer = this
+            .dispatch
+            .is_some()
+            .then(|| monoio::spawn(pace(this.clone())));
         let joined = async {
             let mut conns = Vec::with_capacity(tasks.len());
             for t in tasks {
@@ -208,13 +277,23 @@ impl PhaseRun {
         let mut recorder = this.recorder.replace(Recorder::new(0, this.config.slo));
         if !finished {
             // Requests still in flight are cancelled: AIPerf counts them as errors (499).
-            recorder.errors.add_n(ErrorClass::Cancelled, this.in_flight.get(), None);
+            recorder
+                .errors
+                .add_n(ErrorClass::Cancelled, this.in_flight.get(), None);
             if let Some(d) = &this.dispatch {
                 recorder.unsent += d.drop_queued();
             }
         }
         let cpu = CpuTime::thread().since(cpu_start);
-        (PhaseOutput { recorder, cpu, started, cancelled_at_grace }, finished)
+        (
+            PhaseOutput {
+                recorder,
+                cpu,
+                started,
+                cancelled_at_grace,
+            },
+            finished,
+        )
     }
 
     fn endpoint(&self, global: usize) -> (usize, SocketAddr) {
@@ -253,11 +332,15 @@ impl PhaseRun {
         let (endpoint, addr) = self.endpoint(global);
         let payload = self.take_payload();
         let request = self.requests[endpoint][payload].clone();
-        self.recorder.borrow_mut().on_send(job.intended, sent, job.late);
+        self.recorder
+            .borrow_mut()
+            .on_send(job.intended, sent, job.late);
         self.in_flight.set(self.in_flight.get() + 1);
         let deadline = monoio::time::Instant::from_std(sent + self.config.request_timeout);
         let mut body = self.sample_for_validation().then(Vec::new);
-        let result = self.attempt(conn, addr, request, deadline, body.as_mut()).await;
+        let result = self
+            .attempt(conn, addr, request, deadline, body.as_mut())
+            .await;
         let end = Instant::now();
         self.in_flight.set(self.in_flight.get() - 1);
         let mut rec = self.recorder.borrow_mut();
@@ -266,7 +349,10 @@ impl PhaseRun {
                 rec.validated += 1;
                 validate::check_embeddings(body, self.config.payload_inputs[payload])
                     .map(|()| response)
-                    .map_err(|m| Failure { class: ErrorClass::NotEmbeddings, message: Some(m) })
+                    .map_err(|m| Failure {
+                        class: ErrorClass::NotEmbeddings,
+                        message: Some(m),
+                    })
             }
             None => Ok(response),
         });
@@ -303,7 +389,12 @@ impl PhaseRun {
                 Some(c) => c,
                 None => match timeout_at(deadline, Connection::connect(addr)).await {
                     Ok(c) => c?,
-                    Err(_) => return Err(Failure { class: ErrorClass::ConnectTimeout, message: None }),
+                    Err(_) => {
+                        return Err(Failure {
+                            class: ErrorClass::ConnectTimeout,
+                            message: None,
+                        })
+                    }
                 },
             };
             let capture = match body.as_deref_mut() {
@@ -312,12 +403,24 @@ impl PhaseRun {
             };
             let max_body = self.config.max_response_bytes;
             match timeout_at(deadline, c.exchange(request.clone(), capture, max_body)).await {
-                Err(_) => return Err(Failure { class: ErrorClass::RequestTimeout, message: None }),
+                Err(_) => {
+                    return Err(Failure {
+                        class: ErrorClass::RequestTimeout,
+                        message: None,
+                    })
+                }
                 Ok(Ok(response)) => {
                     *conn = Some(c);
                     return Ok(response);
                 }
-                Ok(Err(f)) if may_retry && reused && matches!(f.class, ErrorClass::ClosedBeforeResponse | ErrorClass::ConnectionReset) => {
+                Ok(Err(f))
+                    if may_retry
+                        && reused
+                        && matches!(
+                            f.class,
+                            ErrorClass::ClosedBeforeResponse | ErrorClass::ConnectionReset
+                        ) =>
+                {
                     may_retry = false;
                     if let Some(b) = body.as_deref_mut() {
                         b.clear();
@@ -330,7 +433,13 @@ impl PhaseRun {
 }
 
 /// One connection's loop for the phase. Returns the connection for the next phase.
-async fn drive_connection(run: Rc<PhaseRun>, slot: usize, global: usize, mut conn: Option<Connection>, delay: Option<Duration>) -> Option<Connection> {
+async fn drive_connection(
+    run: Rc<PhaseRun>,
+    slot: usize,
+    global: usize,
+    mut conn: Option<Connection>,
+    delay: Option<Duration>,
+) -> Option<Connection> {
     if let Some(d) = delay.filter(|d| !d.is_zero()) {
         sleep(d).await;
     }
@@ -341,14 +450,21 @@ async fn drive_connection(run: Rc<PhaseRun>, slot: usize, global: usize, mut con
                 if !run.take_ticket(now) {
                     break;
                 }
-                Job { intended: now, late: false }
+                Job {
+                    intended: now,
+                    late: false,
+                }
             }
             Some(d) => match d.next(slot).await {
                 Some(job) => job,
                 None => break,
             },
         };
-        let sent = if run.dispatch.is_some() { Instant::now() } else { job.intended };
+        let sent = if run.dispatch.is_some() {
+            Instant::now()
+        } else {
+            job.intended
+        };
         run.execute(&mut conn, global, job, sent).await;
     }
     conn
@@ -357,14 +473,21 @@ async fn drive_connection(run: Rc<PhaseRun>, slot: usize, global: usize, mut con
 /// The open-loop timer task: releases due requests at every wake-up. monoio's timer has 1 ms
 /// resolution, so each wake-up releases everything due by then and the lag is recorded.
 async fn pace(run: Rc<PhaseRun>) {
-    let Some(dispatch) = &run.dispatch else { return };
+    let Some(dispatch) = &run.dispatch else {
+        return;
+    };
     loop {
         if signal::interrupted() {
             break;
         }
         let now = Instant::now();
         match dispatch.release(now) {
-            Some(next) => sleep_until(monoio::time::Instant::from_std(next.min(now + SUPERVISE_EVERY))).await,
+            Some(next) => {
+                sleep_until(monoio::time::Instant::from_std(
+                    next.min(now + SUPERVISE_EVERY),
+                ))
+                .await
+            }
             None => break,
         }
     }
@@ -397,10 +520,28 @@ mod tests {
     fn shares_add_up_to_the_total() {
         for connections in [1, 2, 3, 4, 7, 64] {
             for total in [0, 1, 5, 10, 20, 1001] {
-                for load in [Load::Closed, Load::Open(super::super::Arrivals { rate: 1.0, pattern: super::super::Pattern::Poisson, ramp: None })] {
+                for load in [
+                    Load::Closed,
+                    Load::Open(super::super::Arrivals {
+                        rate: 1.0,
+                        pattern: super::super::Pattern::Poisson,
+                        ramp: None,
+                    }),
+                ] {
                     let workers = 3.min(connections);
-                    let sum: u64 = (0..workers).map(|id| WorkerPlan::new(&config(connections), id, workers).share(total, &load, connections)).sum();
-                    assert_eq!(sum, total, "connections {connections} total {total} {load:?}");
+                    let sum: u64 = (0..workers)
+                        .map(|id| {
+                            WorkerPlan::new(&config(connections), id, workers).share(
+                                total,
+                                &load,
+                                connections,
+                            )
+                        })
+                        .sum();
+                    assert_eq!(
+                        sum, total,
+                        "connections {connections} total {total} {load:?}"
+                    );
                 }
             }
         }

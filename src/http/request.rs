@@ -12,7 +12,10 @@ impl RequestTemplate {
     pub fn new(authority: &str, path: &str, headers: &[(String, String)]) -> RequestTemplate {
         let mut fixed: Vec<(String, String)> = vec![
             ("Host".into(), authority.into()),
-            ("User-Agent".into(), concat!("embperf/", env!("CARGO_PKG_VERSION")).into()),
+            (
+                "User-Agent".into(),
+                concat!("embperf/", env!("CARGO_PKG_VERSION")).into(),
+            ),
             ("Content-Type".into(), "application/json".into()),
             ("Accept".into(), "application/json".into()),
         ];
@@ -46,7 +49,11 @@ mod tests {
 
     #[test]
     fn builds_a_parseable_request() {
-        let t = RequestTemplate::new("h:1", "/v1/embeddings", &[("X-A".into(), "1".into()), ("accept".into(), "*/*".into())]);
+        let t = RequestTemplate::new(
+            "h:1",
+            "/v1/embeddings",
+            &[("X-A".into(), "1".into()), ("accept".into(), "*/*".into())],
+        );
         let bytes = t.build(br#"{"model":"m","input":["a"]}"#);
         let mut headers = [httparse::EMPTY_HEADER; 16];
         let mut req = httparse::Request::new(&mut headers);
@@ -56,10 +63,21 @@ mod tests {
         };
         assert_eq!(req.method, Some("POST"));
         assert_eq!(req.path, Some("/v1/embeddings"));
-        let get = |name: &str| req.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.to_vec());
+        let get = |name: &str| {
+            req.headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value.to_vec())
+        };
         assert_eq!(get("x-a").unwrap(), b"1");
         assert_eq!(get("accept").unwrap(), b"*/*");
-        assert_eq!(req.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("accept")).count(), 1);
+        assert_eq!(
+            req.headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("accept"))
+                .count(),
+            1
+        );
         assert_eq!(get("content-length").unwrap(), b"27");
         assert_eq!(&bytes[n..], br#"{"model":"m","input":["a"]}"#);
     }

@@ -67,7 +67,9 @@ impl ResponseHead {
         let mut response = httparse::Response::new(&mut headers);
         let len = match response.parse(buf) {
             Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => return Err(HttpError::HeadTooLarge),
+            Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => {
+                return Err(HttpError::HeadTooLarge)
+            }
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(e) => return Err(classify(e)),
         };
@@ -110,7 +112,12 @@ impl ResponseHead {
             keep_alive = false;
             BodyKind::UntilClose
         };
-        Ok(Some(ResponseHead { status, len, body, keep_alive }))
+        Ok(Some(ResponseHead {
+            status,
+            len,
+            body,
+            keep_alive,
+        }))
     }
 }
 
@@ -137,7 +144,9 @@ fn parse_decimal(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 {
         return None;
     }
-    v.iter().try_fold(0u64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0')))
+    v.iter().try_fold(0u64, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,10 +182,16 @@ impl BodyDecoder {
         let state = match kind {
             BodyKind::Length(0) => State::Done,
             BodyKind::Length(n) => State::Length { left: n },
-            BodyKind::Chunked => State::Chunked(Chunk::Size { value: 0, digits: 0 }),
+            BodyKind::Chunked => State::Chunked(Chunk::Size {
+                value: 0,
+                digits: 0,
+            }),
             BodyKind::UntilClose => State::UntilClose,
         };
-        BodyDecoder { state, body_bytes: 0 }
+        BodyDecoder {
+            state,
+            body_bytes: 0,
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -195,7 +210,11 @@ impl BodyDecoder {
 
     /// Consumes a prefix of `input`, returning how many bytes belonged to this body. Stops at the
     /// end of the body: any bytes after it are not consumed.
-    pub fn feed(&mut self, input: &[u8], mut on_data: impl FnMut(&[u8])) -> Result<usize, HttpError> {
+    pub fn feed(
+        &mut self,
+        input: &[u8],
+        mut on_data: impl FnMut(&[u8]),
+    ) -> Result<usize, HttpError> {
         let mut pos = 0;
         while pos < input.len() {
             match self.state {
@@ -209,14 +228,22 @@ impl BodyDecoder {
                     self.data(&input[pos..pos + take], &mut on_data);
                     pos += take;
                     let left = left - take as u64;
-                    self.state = if left == 0 { State::Done } else { State::Length { left } };
+                    self.state = if left == 0 {
+                        State::Done
+                    } else {
+                        State::Length { left }
+                    };
                 }
                 State::Chunked(Chunk::Data { left }) => {
                     let take = left.min((input.len() - pos) as u64) as usize;
                     self.data(&input[pos..pos + take], &mut on_data);
                     pos += take;
                     let left = left - take as u64;
-                    self.state = State::Chunked(if left == 0 { Chunk::DataCr } else { Chunk::Data { left } });
+                    self.state = State::Chunked(if left == 0 {
+                        Chunk::DataCr
+                    } else {
+                        Chunk::Data { left }
+                    });
                 }
                 State::Chunked(chunk) => {
                     self.state = step_chunk(chunk, input[pos])?;
@@ -241,19 +268,32 @@ fn step_chunk(chunk: Chunk, b: u8) -> Result<State, HttpError> {
                 return Err(HttpError::BadChunk);
             }
             let d = (b as char).to_digit(16).unwrap_or(0) as u64;
-            Chunk::Size { value: value * 16 + d, digits: digits + 1 }
+            Chunk::Size {
+                value: value * 16 + d,
+                digits: digits + 1,
+            }
         }
         (Chunk::Size { digits: 0, .. }, _) => return Err(HttpError::BadChunk),
         (Chunk::Size { value, .. }, b';' | b' ' | b'\t') => Chunk::Extension { value, len: 0 },
         (Chunk::Size { value, .. }, b'\r') => Chunk::SizeLf { value },
         (Chunk::Extension { value, .. }, b'\r') => Chunk::SizeLf { value },
-        (Chunk::Extension { value, len }, _) if len < MAX_CHUNK_LINE && b != b'\n' => Chunk::Extension { value, len: len + 1 },
+        (Chunk::Extension { value, len }, _) if len < MAX_CHUNK_LINE && b != b'\n' => {
+            Chunk::Extension {
+                value,
+                len: len + 1,
+            }
+        }
         (Chunk::SizeLf { value: 0 }, b'\n') => Chunk::Trailer { len: 0 },
         (Chunk::SizeLf { value }, b'\n') => Chunk::Data { left: value },
         (Chunk::DataCr, b'\r') => Chunk::DataLf,
-        (Chunk::DataLf, b'\n') => Chunk::Size { value: 0, digits: 0 },
+        (Chunk::DataLf, b'\n') => Chunk::Size {
+            value: 0,
+            digits: 0,
+        },
         (Chunk::Trailer { len }, b'\r') => Chunk::TrailerLf { len },
-        (Chunk::Trailer { len }, _) if len < MAX_CHUNK_LINE && b != b'\n' => Chunk::Trailer { len: len + 1 },
+        (Chunk::Trailer { len }, _) if len < MAX_CHUNK_LINE && b != b'\n' => {
+            Chunk::Trailer { len: len + 1 }
+        }
         (Chunk::TrailerLf { len: 0 }, b'\n') => return Ok(State::Done),
         (Chunk::TrailerLf { .. }, b'\n') => Chunk::Trailer { len: 0 },
         _ => return Err(HttpError::BadChunk),
@@ -289,8 +329,13 @@ mod tests {
     #[test]
     fn parses_heads() {
         let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
-        assert_eq!((h.status, h.body, h.keep_alive, h.len), (200, BodyKind::Length(5), true, 38));
-        let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 9\r\n\r\n");
+        assert_eq!(
+            (h.status, h.body, h.keep_alive, h.len),
+            (200, BodyKind::Length(5), true, 38)
+        );
+        let h = head(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 9\r\n\r\n",
+        );
         assert_eq!(h.body, BodyKind::Chunked);
         let h = head("HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
         assert!(!h.keep_alive);
@@ -302,17 +347,32 @@ mod tests {
         assert_eq!((h.body, h.keep_alive), (BodyKind::UntilClose, false));
         let h = head("HTTP/1.1 204 No Content\r\n\r\n");
         assert_eq!((h.body, h.keep_alive), (BodyKind::Length(0), true));
-        assert_eq!(ResponseHead::parse(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap(), None);
+        assert_eq!(
+            ResponseHead::parse(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap(),
+            None
+        );
     }
 
     #[test]
     fn rejects_bad_heads() {
         let err = |s: &str| ResponseHead::parse(s.as_bytes()).unwrap_err();
         assert_eq!(err("garbage\r\n\r\n"), HttpError::BadStatusLine);
-        assert_eq!(err("HTTP/1.1 200 OK\r\nBad Header\r\n\r\n"), HttpError::BadHeader);
-        assert_eq!(err("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"), HttpError::BadContentLength);
-        assert_eq!(err("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), HttpError::BadContentLength);
-        assert_eq!(err("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"), HttpError::UnsupportedTransferEncoding);
+        assert_eq!(
+            err("HTTP/1.1 200 OK\r\nBad Header\r\n\r\n"),
+            HttpError::BadHeader
+        );
+        assert_eq!(
+            err("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"),
+            HttpError::BadContentLength
+        );
+        assert_eq!(
+            err("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            HttpError::BadContentLength
+        );
+        assert_eq!(
+            err("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            HttpError::UnsupportedTransferEncoding
+        );
         let big = format!("HTTP/1.1 200 OK\r\nX: {}", "a".repeat(MAX_HEAD_BYTES));
         assert_eq!(err(&big), HttpError::HeadTooLarge);
     }
@@ -334,9 +394,20 @@ mod tests {
 
     #[test]
     fn rejects_bad_chunks() {
-        for bad in [&b"x\r\n"[..], b"\r\n", b"5\r\nhelloXX", b"5\n", b"ffffffffffffffff\r\n"] {
+        for bad in [
+            &b"x\r\n"[..],
+            b"\r\n",
+            b"5\r\nhelloXX",
+            b"5\n",
+            b"ffffffffffffffff\r\n",
+        ] {
             let mut d = BodyDecoder::new(BodyKind::Chunked);
-            assert_eq!(d.feed(bad, |_| {}), Err(HttpError::BadChunk), "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                d.feed(bad, |_| {}),
+                Err(HttpError::BadChunk),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -38,8 +38,18 @@ impl Endpoint {
         };
         let (host, port) = split_host_port(authority).map_err(|e| format!("--url {url}: {e}"))?;
         let path = join_path(base_path, endpoint_path);
-        let authority = if authority.contains(':') { authority.to_string() } else { format!("{host}:{port}") };
-        Ok(Endpoint { url: format!("http://{authority}{path}"), authority, host, port, path })
+        let authority = if authority.contains(':') {
+            authority.to_string()
+        } else {
+            format!("{host}:{port}")
+        };
+        Ok(Endpoint {
+            url: format!("http://{authority}{path}"),
+            authority,
+            host,
+            port,
+            path,
+        })
     }
 
     /// Resolves the host once, before the run; connections then use a `SocketAddr`.
@@ -77,7 +87,10 @@ fn split_host_port(authority: &str) -> Result<(String, u16), String> {
 }
 
 fn parse_port(p: &str) -> Result<u16, String> {
-    p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| format!("bad port '{p}'"))
+    p.parse::<u16>()
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| format!("bad port '{p}'"))
 }
 
 /// Joins the URL's path and the endpoint path, collapsing a doubled `/v1`
@@ -85,9 +98,17 @@ fn parse_port(p: &str) -> Result<u16, String> {
 fn join_path(base: &str, endpoint: &str) -> String {
     let base = base.trim_end_matches('/');
     let endpoint = endpoint.trim_start_matches('/');
-    let endpoint = if base.ends_with("/v1") { endpoint.strip_prefix("v1/").unwrap_or(endpoint) } else { endpoint };
+    let endpoint = if base.ends_with("/v1") {
+        endpoint.strip_prefix("v1/").unwrap_or(endpoint)
+    } else {
+        endpoint
+    };
     if endpoint.is_empty() {
-        if base.is_empty() { "/".to_string() } else { base.to_string() }
+        if base.is_empty() {
+            "/".to_string()
+        } else {
+            base.to_string()
+        }
     } else {
         format!("{base}/{endpoint}")
     }
@@ -118,7 +139,10 @@ mod tests {
     #[test]
     fn default_port_and_ipv6() {
         let e = Endpoint::parse("http://example", "/e").unwrap();
-        assert_eq!((e.host.as_str(), e.port, e.authority.as_str()), ("example", 80, "example:80"));
+        assert_eq!(
+            (e.host.as_str(), e.port, e.authority.as_str()),
+            ("example", 80, "example:80")
+        );
         let e = Endpoint::parse("[::1]:9000", "/e").unwrap();
         assert_eq!((e.host.as_str(), e.port), ("[::1]", 9000));
         assert_eq!(e.resolve().unwrap()[0].port(), 9000);
@@ -126,9 +150,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_urls() {
-        assert!(Endpoint::parse("https://h", "/e").unwrap_err().contains("https"));
+        assert!(Endpoint::parse("https://h", "/e")
+            .unwrap_err()
+            .contains("https"));
         assert!(Endpoint::parse("ftp://h", "/e").is_err());
-        assert!(Endpoint::parse("h:notaport", "/e").unwrap_err().contains("bad port"));
+        assert!(Endpoint::parse("h:notaport", "/e")
+            .unwrap_err()
+            .contains("bad port"));
         assert!(Endpoint::parse("", "/e").is_err());
         assert!(Endpoint::parse(":80", "/e").is_err());
     }

@@ -66,13 +66,24 @@ impl Responder {
             error_rate: config.error_rate_pct / 100.0,
             embedding_json: unit_vector_json(config.dims),
             data_by_count: RefCell::new(HashMap::new()),
-            rng: RefCell::new(SmallRng::seed_from_u64(config.seed.wrapping_add(worker as u64))),
+            rng: RefCell::new(SmallRng::seed_from_u64(
+                config.seed.wrapping_add(worker as u64),
+            )),
         }
     }
 
     /// Writes the full response (head and body) for one request into `out`.
-    pub fn respond(&self, method: &str, path: &str, body: &[u8], counters: &WorkerCounters, out: &mut Vec<u8>) -> Reply {
-        let instant = Reply { delay: Duration::ZERO };
+    pub fn respond(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        counters: &WorkerCounters,
+        out: &mut Vec<u8>,
+    ) -> Reply {
+        let instant = Reply {
+            delay: Duration::ZERO,
+        };
         match (Route::of(path), method) {
             (Route::Embeddings, "POST") => self.embeddings(body, counters, out),
             (Route::Models, "GET") => {
@@ -91,7 +102,12 @@ impl Responder {
             }
             _ => {
                 WorkerCounters::bump(&counters.bad_requests);
-                write_error(out, 405, "Method Not Allowed", &format!("{method} is not allowed on {path}"));
+                write_error(
+                    out,
+                    405,
+                    "Method Not Allowed",
+                    &format!("{method} is not allowed on {path}"),
+                );
                 instant
             }
         }
@@ -102,8 +118,15 @@ impl Responder {
             Ok(r) => r,
             Err(e) => {
                 WorkerCounters::bump(&counters.bad_requests);
-                write_error(out, 400, "Bad Request", &format!("invalid embeddings request: {e}"));
-                return Reply { delay: Duration::ZERO };
+                write_error(
+                    out,
+                    400,
+                    "Bad Request",
+                    &format!("invalid embeddings request: {e}"),
+                );
+                return Reply {
+                    delay: Duration::ZERO,
+                };
             }
         };
         let n = request.input.count;
@@ -111,12 +134,18 @@ impl Responder {
         let delay = Duration::from_secs_f64(delay_ms.max(0.0) / 1000.0);
         if self.error_rate > 0.0 && self.rng.borrow_mut().gen::<f64>() < self.error_rate {
             WorkerCounters::bump(&counters.injected_errors);
-            write_error(out, 500, "Internal Server Error", "injected failure (--error-rate)");
+            write_error(
+                out,
+                500,
+                "Internal Server Error",
+                "injected failure (--error-rate)",
+            );
             return Reply { delay };
         }
         WorkerCounters::bump(&counters.embeddings_ok);
         let data = self.data_for(n);
-        let model = serde_json::to_string(request.model.as_deref().unwrap_or(&self.model)).unwrap_or_default();
+        let model = serde_json::to_string(request.model.as_deref().unwrap_or(&self.model))
+            .unwrap_or_default();
         let tokens = request.input.approx_tokens;
         let tail = format!(",\"model\":{model},\"usage\":{{\"prompt_tokens\":{tokens},\"total_tokens\":{tokens}}}}}");
         const PREFIX: &[u8] = b"{\"object\":\"list\",\"data\":";
@@ -139,7 +168,10 @@ impl Responder {
                     if i > 0 {
                         s.push(',');
                     }
-                    s.push_str(&format!("{{\"object\":\"embedding\",\"index\":{i},\"embedding\":{}}}", self.embedding_json));
+                    s.push_str(&format!(
+                        "{{\"object\":\"embedding\",\"index\":{i},\"embedding\":{}}}",
+                        self.embedding_json
+                    ));
                 }
                 s.push(']');
                 Rc::from(s.into_bytes())
@@ -150,8 +182,15 @@ impl Responder {
 
 /// A fixed unit vector, so every embedding is valid and the same size on the wire.
 fn unit_vector_json(dims: usize) -> String {
-    let raw: Vec<f64> = (0..dims).map(|i| ((i as f64 + 1.0) * 0.618_033_988_75).fract() - 0.5).collect();
-    let norm = raw.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+    let raw: Vec<f64> = (0..dims)
+        .map(|i| ((i as f64 + 1.0) * 0.618_033_988_75).fract() - 0.5)
+        .collect();
+    let norm = raw
+        .iter()
+        .map(|x| x * x)
+        .sum::<f64>()
+        .sqrt()
+        .max(f64::MIN_POSITIVE);
     let parts: Vec<String> = raw.iter().map(|x| format!("{:.6}", x / norm)).collect();
     format!("[{}]", parts.join(","))
 }
@@ -169,7 +208,11 @@ fn write_response(out: &mut Vec<u8>, status: u16, reason: &str, body: &[u8]) {
 
 /// An OpenAI-style error body.
 pub fn write_error(out: &mut Vec<u8>, status: u16, reason: &str, message: &str) {
-    let kind = if status >= 500 { "server_error" } else { "invalid_request_error" };
+    let kind = if status >= 500 {
+        "server_error"
+    } else {
+        "invalid_request_error"
+    };
     let body = serde_json::json!({"error": {"message": message, "type": kind, "code": status}});
     write_response(out, status, reason, body.to_string().as_bytes());
 }
@@ -208,11 +251,17 @@ impl<'de> Visitor<'de> for InputVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<InputSummary, E> {
-        Ok(InputSummary { count: 1, approx_tokens: approx_tokens(v.len()) })
+        Ok(InputSummary {
+            count: 1,
+            approx_tokens: approx_tokens(v.len()),
+        })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<InputSummary, A::Error> {
-        let mut summary = InputSummary { count: 0, approx_tokens: 0 };
+        let mut summary = InputSummary {
+            count: 0,
+            approx_tokens: 0,
+        };
         while let Some(item) = seq.next_element::<ItemTokens>()? {
             summary.count += 1;
             summary.approx_tokens += item.0;
@@ -258,10 +307,22 @@ mod tests {
     use super::*;
 
     fn respond(body: &str) -> (String, WorkerCounters) {
-        let r = Responder::new(&MockConfig { dims: 4, ..MockConfig::default() }, 0);
+        let r = Responder::new(
+            &MockConfig {
+                dims: 4,
+                ..MockConfig::default()
+            },
+            0,
+        );
         let counters = WorkerCounters::default();
         let mut out = Vec::new();
-        r.respond("POST", "/v1/embeddings", body.as_bytes(), &counters, &mut out);
+        r.respond(
+            "POST",
+            "/v1/embeddings",
+            body.as_bytes(),
+            &counters,
+            &mut out,
+        );
         (String::from_utf8(out).unwrap(), counters)
     }
 
@@ -282,7 +343,12 @@ mod tests {
         assert_eq!(v["data"][0]["embedding"].as_array().unwrap().len(), 4);
         assert_eq!(v["usage"]["prompt_tokens"], 4);
         assert_eq!(counters.embeddings_ok.into_inner(), 1);
-        let declared: usize = out.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap().parse().unwrap();
+        let declared: usize = out
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(declared, out.split("\r\n\r\n").nth(1).unwrap().len());
     }
 
@@ -294,7 +360,12 @@ mod tests {
 
     #[test]
     fn rejects_malformed_requests_with_400() {
-        for bad in [r#"{"model":"m"}"#, r#"{"model":"m","input":[]}"#, "not json", r#"{"input":[1.5]}"#] {
+        for bad in [
+            r#"{"model":"m"}"#,
+            r#"{"model":"m","input":[]}"#,
+            "not json",
+            r#"{"input":[1.5]}"#,
+        ] {
             let (out, counters) = respond(bad);
             assert!(out.starts_with("HTTP/1.1 400"), "{bad}: {out}");
             assert_eq!(json_body(&out)["error"]["code"], 400);

@@ -63,7 +63,11 @@ fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     }))
 }
 
-pub async fn serve_connection(mut stream: TcpStream, ctx: Rc<WorkerContext>, responder: Rc<Responder>) {
+pub async fn serve_connection(
+    mut stream: TcpStream,
+    ctx: Rc<WorkerContext>,
+    responder: Rc<Responder>,
+) {
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     // Unconsumed input is buf[start..]; a pipelined next request may already be there.
@@ -73,7 +77,12 @@ pub async fn serve_connection(mut stream: TcpStream, ctx: Rc<WorkerContext>, res
             match parse_head(&buf[start..]) {
                 Ok(Some(head)) => break head,
                 Ok(None) if buf.len() - start >= MAX_HEAD_BYTES => {
-                    write_error(&mut out, 431, "Request Header Fields Too Large", "request head too large");
+                    write_error(
+                        &mut out,
+                        431,
+                        "Request Header Fields Too Large",
+                        "request head too large",
+                    );
                     let _ = stream.write_all(out).await;
                     return;
                 }
@@ -81,7 +90,11 @@ pub async fn serve_connection(mut stream: TcpStream, ctx: Rc<WorkerContext>, res
                 Err(e) => {
                     let (status, reason, message) = match e {
                         HeadError::Malformed(m) => (400, "Bad Request", m),
-                        HeadError::LengthRequired => (411, "Length Required", "chunked request bodies are not supported"),
+                        HeadError::LengthRequired => (
+                            411,
+                            "Length Required",
+                            "chunked request bodies are not supported",
+                        ),
                     };
                     WorkerCounters::bump(&ctx.counters().bad_requests);
                     write_error(&mut out, status, reason, message);
@@ -116,7 +129,13 @@ pub async fn serve_connection(mut stream: TcpStream, ctx: Rc<WorkerContext>, res
                 return;
             }
         }
-        let reply = responder.respond(&head.method, &head.path, &buf[start + head.len..end], ctx.counters(), &mut out);
+        let reply = responder.respond(
+            &head.method,
+            &head.path,
+            &buf[start + head.len..end],
+            ctx.counters(),
+            &mut out,
+        );
         if !reply.delay.is_zero() {
             monoio::time::sleep(reply.delay).await;
         }

@@ -92,7 +92,8 @@ impl MockServer {
     pub fn start(config: MockConfig) -> Result<MockServer, String> {
         let workers = config.workers.max(1);
         let stop = Arc::new(AtomicBool::new(false));
-        let counters: Arc<Vec<WorkerCounters>> = Arc::new((0..workers).map(|_| WorkerCounters::default()).collect());
+        let counters: Arc<Vec<WorkerCounters>> =
+            Arc::new((0..workers).map(|_| WorkerCounters::default()).collect());
         let config = Arc::new(config);
         let mut threads = Vec::new();
         let mut bound: Option<(SocketAddr, DriverKind)> = None;
@@ -100,8 +101,15 @@ impl MockServer {
         // its port with SO_REUSEPORT.
         for id in 0..workers {
             let (tx, rx) = mpsc::channel();
-            let addr = bound.map(|(a, _)| a.to_string()).unwrap_or_else(|| join_host_port(&config.host, config.port));
-            let ctx = WorkerContext { id, config: config.clone(), stop: stop.clone(), counters: counters.clone() };
+            let addr = bound
+                .map(|(a, _)| a.to_string())
+                .unwrap_or_else(|| join_host_port(&config.host, config.port));
+            let ctx = WorkerContext {
+                id,
+                config: config.clone(),
+                stop: stop.clone(),
+                counters: counters.clone(),
+            };
             let thread = std::thread::Builder::new()
                 .name(format!("embperf-mock-{id}"))
                 .spawn(move || worker_thread(ctx, addr, tx))
@@ -117,7 +125,13 @@ impl MockServer {
             }
         }
         let (addr, driver) = bound.expect("at least one worker");
-        Ok(MockServer { addr, driver, stop, counters, threads })
+        Ok(MockServer {
+            addr,
+            driver,
+            stop,
+            counters,
+            threads,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -156,7 +170,9 @@ impl Drop for MockServer {
 }
 
 fn sum_counts(counters: &[WorkerCounters]) -> MockCounts {
-    let get = |f: fn(&WorkerCounters) -> &AtomicU64| counters.iter().map(|c| f(c).load(Ordering::Relaxed)).sum();
+    let get = |f: fn(&WorkerCounters) -> &AtomicU64| {
+        counters.iter().map(|c| f(c).load(Ordering::Relaxed)).sum()
+    };
     MockCounts {
         connections: get(|c| &c.connections),
         requests: get(|c| &c.requests),
@@ -200,9 +216,15 @@ fn worker_thread(ctx: WorkerContext, addr: String, started: mpsc::Sender<Started
     }
 }
 
-async fn serve(ctx: Rc<WorkerContext>, addr: String, driver: DriverKind, started: mpsc::Sender<Started>) {
+async fn serve(
+    ctx: Rc<WorkerContext>,
+    addr: String,
+    driver: DriverKind,
+    started: mpsc::Sender<Started>,
+) {
     let opts = monoio::net::ListenerOpts::new().backlog(4096);
-    let bound = monoio::net::TcpListener::bind_with_config(&addr, &opts).and_then(|l| Ok((l.local_addr()?, l)));
+    let bound = monoio::net::TcpListener::bind_with_config(&addr, &opts)
+        .and_then(|l| Ok((l.local_addr()?, l)));
     let listener = match bound {
         Ok((local, listener)) => {
             let _ = started.send(Ok((local, driver)));
@@ -219,7 +241,11 @@ async fn serve(ctx: Rc<WorkerContext>, addr: String, driver: DriverKind, started
             if let Ok((stream, _)) = listener.accept().await {
                 WorkerCounters::bump(&ctx.counters().connections);
                 let _ = stream.set_nodelay(true);
-                monoio::spawn(conn::serve_connection(stream, ctx.clone(), responder.clone()));
+                monoio::spawn(conn::serve_connection(
+                    stream,
+                    ctx.clone(),
+                    responder.clone(),
+                ));
             }
         }
     };

@@ -9,7 +9,9 @@ use super::Report;
 use crate::stats::{Block, Metrics};
 
 fn table(rows: &[Vec<String>]) -> String {
-    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     let line = |l: &str, m: &str, r: &str| {
         let parts: Vec<String> = widths.iter().map(|w| "─".repeat(w + 2)).collect();
         format!("{l}{}{r}\n", parts.join(m))
@@ -20,7 +22,13 @@ fn table(rows: &[Vec<String>]) -> String {
             .iter()
             .zip(&widths)
             .enumerate()
-            .map(|(c, (cell, w))| if c == 0 { format!(" {cell:<w$} ") } else { format!(" {cell:>w$} ") })
+            .map(|(c, (cell, w))| {
+                if c == 0 {
+                    format!(" {cell:<w$} ")
+                } else {
+                    format!(" {cell:>w$} ")
+                }
+            })
             .collect();
         out.push_str(&format!("│{}│\n", cells.join("│")));
         if i == 0 {
@@ -32,11 +40,22 @@ fn table(rows: &[Vec<String>]) -> String {
 }
 
 pub fn metrics_table(title: &str, metrics: &Metrics) -> String {
-    let mut rows = vec![["Metric", "avg", "min", "max", "p99", "p90", "p50", "std"].map(String::from).to_vec()];
+    let mut rows = vec![["Metric", "avg", "min", "max", "p99", "p90", "p50", "std"]
+        .map(String::from)
+        .to_vec()];
     for m in metrics.0.iter().filter(|m| m.console) {
         let f = |v: f64| thousands(v, 2);
         rows.push(match &m.block {
-            Block::Dist(s) => vec![m.header(), f(s.avg), f(s.min), f(s.max), f(s.percentiles[8]), f(s.percentiles[6]), f(s.percentiles[4]), f(s.std)],
+            Block::Dist(s) => vec![
+                m.header(),
+                f(s.avg),
+                f(s.min),
+                f(s.max),
+                f(s.percentiles[8]),
+                f(s.percentiles[6]),
+                f(s.percentiles[4]),
+                f(s.std),
+            ],
             Block::Scalar(v) => {
                 let mut row = vec![m.header(), f(*v)];
                 row.extend(std::iter::repeat_n("N/A".to_string(), 6));
@@ -48,15 +67,25 @@ pub fn metrics_table(title: &str, metrics: &Metrics) -> String {
 }
 
 pub fn render(r: &Report, exports: &[PathBuf]) -> String {
-    let mut out = metrics_table("NVIDIA AIPerf-compatible | embperf Embeddings Metrics", &r.metrics);
+    let mut out = metrics_table(
+        "NVIDIA AIPerf-compatible | embperf Embeddings Metrics",
+        &r.metrics,
+    );
     if !r.errors.is_empty() {
-        let mut rows = vec![["Code", "Type", "Message", "Count"].map(String::from).to_vec()];
+        let mut rows = vec![["Code", "Type", "Message", "Count"]
+            .map(String::from)
+            .to_vec()];
         for e in &r.errors {
             let mut message: String = e.message.chars().take(80).collect();
             if e.message.chars().count() > 80 {
                 message.push('…');
             }
-            rows.push(vec![e.class.code().map_or("N/A".into(), |c| c.to_string()), e.class.type_name().into(), message.replace('\n', " "), thousands(e.count as f64, 0)]);
+            rows.push(vec![
+                e.class.code().map_or("N/A".into(), |c| c.to_string()),
+                e.class.type_name().into(),
+                message.replace('\n', " "),
+                thousands(e.count as f64, 0),
+            ]);
         }
         out.push_str(&format!("\nErrors\n{}", table(&rows)));
     }

@@ -52,7 +52,10 @@ impl Exporter for JsonExporter {
     fn render(&self, r: &Report) -> Result<Vec<u8>, String> {
         let mut out = Map::new();
         out.insert("schema_version".into(), json!(SCHEMA_VERSION));
-        out.insert("tool".into(), json!({"name": "embperf", "version": env!("CARGO_PKG_VERSION")}));
+        out.insert(
+            "tool".into(),
+            json!({"name": "embperf", "version": env!("CARGO_PKG_VERSION")}),
+        );
         out.insert("benchmark_id".into(), json!(r.benchmark_id));
         out.extend(blocks(&r.metrics));
         out.insert("input_config".into(), r.input_config.clone());
@@ -78,7 +81,8 @@ impl Exporter for JsonExporter {
         if let Some(w) = &r.warmup {
             out.insert("warmup_metrics".into(), Value::Object(blocks(w)));
         }
-        let mut bytes = serde_json::to_vec_pretty(&Value::Object(out)).map_err(|e| e.to_string())?;
+        let mut bytes =
+            serde_json::to_vec_pretty(&Value::Object(out)).map_err(|e| e.to_string())?;
         bytes.push(b'\n');
         Ok(bytes)
     }

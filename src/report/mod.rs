@@ -53,5 +53,7 @@ pub fn write_all(report: &Report, dir: &Path, prefix: &str) -> Result<Vec<PathBu
 /// Writes through a temporary file and a rename, so a reader never sees half a file.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

@@ -131,8 +131,16 @@ mod tests {
         assert_eq!((s.count, s.min, s.max), (1000, 1.0, 1000.0));
         assert!((s.avg - 500.5).abs() < 1e-9);
         assert!((s.std - 288.674_990_5).abs() < 1e-3);
-        assert!((s.percentiles[4] - 500.0).abs() <= 0.5, "p50 {}", s.percentiles[4]);
-        assert!((s.percentiles[8] - 990.0).abs() <= 1.0, "p99 {}", s.percentiles[8]);
+        assert!(
+            (s.percentiles[4] - 500.0).abs() <= 0.5,
+            "p50 {}",
+            s.percentiles[4]
+        );
+        assert!(
+            (s.percentiles[8] - 990.0).abs() <= 1.0,
+            "p99 {}",
+            s.percentiles[8]
+        );
     }
 
     #[test]

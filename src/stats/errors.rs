@@ -81,7 +81,9 @@ impl ErrorClass {
             ErrorClass::Malformed(MalformedKind::Header) => "malformed_header",
             ErrorClass::Malformed(MalformedKind::HeadTooLarge) => "oversized_head",
             ErrorClass::Malformed(MalformedKind::ContentLength) => "bad_content_length",
-            ErrorClass::Malformed(MalformedKind::TransferEncoding) => "unsupported_transfer_encoding",
+            ErrorClass::Malformed(MalformedKind::TransferEncoding) => {
+                "unsupported_transfer_encoding"
+            }
             ErrorClass::Malformed(MalformedKind::Chunk) => "bad_chunk",
             ErrorClass::BodyTooLarge => "oversized_body",
             ErrorClass::NotEmbeddings => "not_embeddings",
@@ -98,7 +100,9 @@ impl ErrorClass {
             ErrorClass::ConnectFailed => "connect failed".into(),
             ErrorClass::ConnectTimeout => "connect timed out".into(),
             ErrorClass::ConnectionReset => "connection reset by peer".into(),
-            ErrorClass::ClosedBeforeResponse => "server closed the connection before responding".into(),
+            ErrorClass::ClosedBeforeResponse => {
+                "server closed the connection before responding".into()
+            }
             ErrorClass::ClosedMidResponse => "server closed the connection mid-response".into(),
             ErrorClass::RequestTimeout => "request timed out (--request-timeout-seconds)".into(),
             ErrorClass::HttpStatus(s) => format!("HTTP {s}"),
@@ -112,10 +116,14 @@ impl ErrorClass {
             }
             .to_string(),
             ErrorClass::BodyTooLarge => "response body larger than --max-response-bytes".into(),
-            ErrorClass::NotEmbeddings => "2xx response is not an embeddings list for the inputs sent".into(),
+            ErrorClass::NotEmbeddings => {
+                "2xx response is not an embeddings list for the inputs sent".into()
+            }
             ErrorClass::UnsolicitedData => "server sent bytes after a complete response".into(),
             ErrorClass::Io => "I/O error".into(),
-            ErrorClass::Cancelled => "request cancelled (grace period over or run interrupted)".into(),
+            ErrorClass::Cancelled => {
+                "request cancelled (grace period over or run interrupted)".into()
+            }
         }
     }
 }
@@ -195,7 +203,14 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.total(), 4);
         let rows = a.rows();
-        assert_eq!(rows[0], ErrorRow { class: ErrorClass::HttpStatus(500), message: "boom".into(), count: 3 });
+        assert_eq!(
+            rows[0],
+            ErrorRow {
+                class: ErrorClass::HttpStatus(500),
+                message: "boom".into(),
+                count: 3
+            }
+        );
         assert_eq!(rows[1].class.code(), Some(CANCELLED_CODE));
     }
 }

@@ -15,7 +15,10 @@ pub struct Slo {
 
 impl Default for Slo {
     fn default() -> Self {
-        Slo { request_latency_ns: u64::MAX, effective_latency_ns: u64::MAX }
+        Slo {
+            request_latency_ns: u64::MAX,
+            effective_latency_ns: u64::MAX,
+        }
     }
 }
 
@@ -79,7 +82,8 @@ impl Recorder {
     pub fn on_send(&mut self, intended: Instant, sent: Instant, late: bool) {
         self.sent += 1;
         self.late_sends += u64::from(late);
-        self.schedule_lag.record(nanos(sent.saturating_duration_since(intended)));
+        self.schedule_lag
+            .record(nanos(sent.saturating_duration_since(intended)));
         if self.first_send.is_none() {
             self.first_send = Some(sent);
         }
@@ -87,13 +91,22 @@ impl Recorder {
     }
 
     #[inline]
-    pub fn on_success(&mut self, payload: usize, intended: Instant, sent: Instant, end: Instant, body_bytes: u64) {
+    pub fn on_success(
+        &mut self,
+        payload: usize,
+        intended: Instant,
+        sent: Instant,
+        end: Instant,
+        body_bytes: u64,
+    ) {
         self.succeeded += 1;
         let latency = nanos(end.saturating_duration_since(sent));
         let effective = nanos(end.saturating_duration_since(intended));
         self.request_latency.record(latency);
         self.effective_latency.record(effective);
-        self.good += u64::from(latency <= self.slo.request_latency_ns && effective <= self.slo.effective_latency_ns);
+        self.good += u64::from(
+            latency <= self.slo.request_latency_ns && effective <= self.slo.effective_latency_ns,
+        );
         self.payload_successes[payload] += 1;
         self.response_bytes += body_bytes;
         self.on_end(end);
@@ -125,7 +138,11 @@ impl Recorder {
         self.late_sends += other.late_sends;
         self.unsent += other.unsent;
         self.errors.merge(&other.errors);
-        for (a, b) in self.payload_successes.iter_mut().zip(&other.payload_successes) {
+        for (a, b) in self
+            .payload_successes
+            .iter_mut()
+            .zip(&other.payload_successes)
+        {
             *a += b;
         }
         self.validated += other.validated;
@@ -141,7 +158,11 @@ impl Recorder {
     }
 }
 
-fn pick(a: Option<Instant>, b: Option<Instant>, f: fn(Instant, Instant) -> Instant) -> Option<Instant> {
+fn pick(
+    a: Option<Instant>,
+    b: Option<Instant>,
+    f: fn(Instant, Instant) -> Instant,
+) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(f(a, b)),
         (a, b) => a.or(b),
@@ -161,14 +182,23 @@ mod tests {
     fn merge_adds_counts_and_widens_the_window() {
         let t0 = Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
-        let mut a = Recorder::new(2, Slo { request_latency_ns: 4_500_000, ..Slo::default() });
+        let mut a = Recorder::new(
+            2,
+            Slo {
+                request_latency_ns: 4_500_000,
+                ..Slo::default()
+            },
+        );
         a.on_send(ms(0), ms(1), false);
         a.on_success(0, ms(0), ms(1), ms(5), 10);
         let mut b = Recorder::new(2, Slo::default());
         b.on_send(ms(2), ms(9), true);
         b.on_error(ErrorClass::HttpStatus(503), None, ms(20));
         a.merge(&b);
-        assert_eq!((a.sent, a.succeeded, a.failed(), a.late_sends, a.good), (2, 1, 1, 1, 1));
+        assert_eq!(
+            (a.sent, a.succeeded, a.failed(), a.late_sends, a.good),
+            (2, 1, 1, 1, 1)
+        );
         assert_eq!(a.window(), Some(Duration::from_millis(19)));
         assert_eq!(a.payload_successes, vec![1, 0]);
         assert_eq!(a.schedule_lag.max(), 7_000_000);

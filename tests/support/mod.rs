@@ -38,7 +38,10 @@ pub fn wait_with_timeout(mut child: std::process::Child, limit: Duration) -> Out
         if start.elapsed() > limit {
             let _ = child.kill();
             let out = child.wait_with_output().expect("output");
-            panic!("embperf did not finish within {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "embperf did not finish within {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -49,13 +52,23 @@ pub fn stderr(out: &Output) -> String {
 }
 
 pub fn assert_success(out: &Output) {
-    assert!(out.status.success(), "exit {:?}\nstdout: {}\nstderr: {}", out.status, String::from_utf8_lossy(&out.stdout), stderr(out));
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        stderr(out)
+    );
 }
 
 /// A fresh temporary directory.
 pub fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!("embperf-test-{}-{name}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let dir = std::env::temp_dir().join(format!(
+        "embperf-test-{}-{name}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -72,7 +85,9 @@ pub fn export(dir: &Path) -> serde_json::Value {
 }
 
 pub fn scalar(json: &serde_json::Value, tag: &str) -> f64 {
-    json[tag]["avg"].as_f64().unwrap_or_else(|| panic!("no {tag} in export"))
+    json[tag]["avg"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {tag} in export"))
 }
 
 /// Error counts by `type`.
@@ -88,8 +103,13 @@ pub fn error_count(json: &serde_json::Value, type_name: &str) -> u64 {
 
 /// A valid embeddings body for `n` inputs.
 pub fn embeddings_body(n: usize) -> String {
-    let items: Vec<String> = (0..n).map(|i| format!("{{\"object\":\"embedding\",\"index\":{i},\"embedding\":[0.1,0.2]}}")).collect();
-    format!("{{\"object\":\"list\",\"data\":[{}],\"model\":\"m\"}}", items.join(","))
+    let items: Vec<String> = (0..n)
+        .map(|i| format!("{{\"object\":\"embedding\",\"index\":{i},\"embedding\":[0.1,0.2]}}"))
+        .collect();
+    format!(
+        "{{\"object\":\"list\",\"data\":[{}],\"model\":\"m\"}}",
+        items.join(",")
+    )
 }
 
 /// Reads one request (head and Content-Length body); `None` at EOF.
@@ -103,7 +123,13 @@ pub fn read_request(stream: &mut TcpStream, carry: &mut Vec<u8>) -> Option<Vec<u
                 .headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
+                .and_then(|h| {
+                    std::str::from_utf8(h.value)
+                        .ok()?
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                })
                 .unwrap_or(0);
             while carry.len() < head + len {
                 let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
@@ -137,7 +163,9 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub fn start(behavior: impl Fn(&mut TcpStream, u64) -> Flow + Send + Sync + 'static) -> TestServer {
+    pub fn start(
+        behavior: impl Fn(&mut TcpStream, u64) -> Flow + Send + Sync + 'static,
+    ) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -173,7 +201,12 @@ impl TestServer {
                 }
             }
         });
-        TestServer { port, requests, connections, stop }
+        TestServer {
+            port,
+            requests,
+            connections,
+            stop,
+        }
     }
 
     pub fn url(&self) -> String {
