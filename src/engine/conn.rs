@@ -19,6 +19,8 @@ const ERROR_BODY_KEEP: usize = 256;
 pub struct Connection {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Complete responses read on this connection.
+    served: u64,
 }
 
 /// A complete response.
@@ -28,7 +30,7 @@ pub struct Response {
     pub body_bytes: u64,
 }
 
-/// A failed exchange: its class, an optional message, and whether the connection may be reused.
+/// A failed exchange: its class and an optional message. The connection is not reused after it.
 pub struct Failure {
     pub class: ErrorClass,
     pub message: Option<String>,
@@ -66,6 +68,7 @@ impl Connection {
         Ok(Connection {
             stream,
             buf: Vec::with_capacity(READ_BUFFER),
+            served: 0,
         })
     }
 
@@ -83,7 +86,14 @@ impl Connection {
         buf.clear();
         let result = self.read_response(&mut buf, &mut capture, max_body).await;
         self.buf = buf;
+        self.served += u64::from(result.is_ok());
         result
+    }
+
+    /// Whether this connection already carried a response (so a failure before the next
+    /// response may be the server's idle close, worth one retry).
+    pub fn reused(&self) -> bool {
+        self.served > 0
     }
 
     async fn read_response(

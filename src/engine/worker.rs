@@ -384,7 +384,6 @@ impl PhaseRun {
     ) -> Result<super::conn::Response, Failure> {
         let mut may_retry = true;
         loop {
-            let reused = conn.is_some();
             let mut c = match conn.take() {
                 Some(c) => c,
                 None => match timeout_at(deadline, Connection::connect(addr)).await {
@@ -415,7 +414,7 @@ impl PhaseRun {
                 }
                 Ok(Err(f))
                     if may_retry
-                        && reused
+                        && c.reused()
                         && matches!(
                             f.class,
                             ErrorClass::ClosedBeforeResponse | ErrorClass::ConnectionReset

@@ -152,6 +152,8 @@ pub enum Flow {
     Continue,
     /// Close it (after whatever was written).
     Close,
+    /// Reset it: close with SO_LINGER 0, so the peer gets RST instead of FIN.
+    Reset,
 }
 
 /// A thread-per-connection server on 127.0.0.1 with a scripted behavior.
@@ -190,9 +192,16 @@ impl TestServer {
                                     return;
                                 }
                                 let n = requests.fetch_add(1, Ordering::Relaxed);
-                                if let Flow::Close = behavior(&mut stream, n) {
-                                    let _ = stream.shutdown(Shutdown::Both);
-                                    return;
+                                match behavior(&mut stream, n) {
+                                    Flow::Continue => {}
+                                    Flow::Close => {
+                                        let _ = stream.shutdown(Shutdown::Both);
+                                        return;
+                                    }
+                                    Flow::Reset => {
+                                        reset(&stream);
+                                        return;
+                                    }
                                 }
                             }
                         });
@@ -227,4 +236,20 @@ impl Drop for TestServer {
 /// Writes a complete response with Content-Length.
 pub fn respond(stream: &mut TcpStream, status: &str, extra_headers: &str, body: &str) {
     let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra_headers}\r\n{body}", body.len());
+}
+
+/// Sets SO_LINGER 0: closing the socket then sends RST.
+fn reset(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt on a socket we own, with a correctly sized value.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
 }
