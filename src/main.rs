@@ -11,7 +11,17 @@ use embperf::engine::signal;
 use embperf::mock::{MockConfig, MockServer};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // clap's usage block is several lines; bad flags get one line here.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            eprintln!("embperf: error: {first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
     signal::install();
     let result = match cli.command {
         Command::Profile(args) => {

@@ -350,8 +350,11 @@ fn bad_flags_are_one_line_errors() {
             stderr(&out)
         );
     }
-    let out = profile(&dir, &["-m", "m", "--concurrency", "many"]);
-    assert_eq!(out.status.code(), Some(2));
+    for args in [&["-m", "m", "--concurrency", "many"][..], &["-m", "m", "--no-such-flag"], &["-m", "m", "--concurrency", "1", "--concurrency", "2"]] {
+        let out = profile(&dir, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(stderr(&out).trim().lines().count(), 1, "{args:?}: {}", stderr(&out));
+    }
 }
 
 #[test]

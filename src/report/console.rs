@@ -68,7 +68,7 @@ pub fn metrics_table(title: &str, metrics: &Metrics) -> String {
 
 pub fn render(r: &Report, exports: &[PathBuf]) -> String {
     let mut out = metrics_table(
-        "NVIDIA AIPerf-compatible | embperf Embeddings Metrics",
+        "embperf | Embeddings Metrics (AIPerf-compatible)",
         &r.metrics,
     );
     if !r.errors.is_empty() {

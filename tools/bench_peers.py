@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Runs the peer comparison for tools/bench-peers.sh (see there). Standard library only."""
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import http.client
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EMBPERF = os.path.join(ROOT, "target", "release", "embperf")
+TOKENIZER_DIR = os.path.join(ROOT, "src", "dataset", "assets")
+MODEL = "BAAI/bge-small-en-v1.5"
+CLIENT_CORE, SERVER_CORE = "0", "1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, timeout=10):
+    until = time.time() + timeout
+    while time.time() < until:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def measured(cmd, timeout):
+    """Runs cmd pinned to the client core; returns (stdout, cpu seconds of its process tree)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(["taskset", "-c", CLIENT_CORE] + cmd, capture_output=True, text=True, timeout=timeout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    return proc.stdout, cpu
+
+
+def ms(value, unit):
+    return {"us": value / 1000, "ms": value, "s": value * 1000}[unit]
+
+
+class Embperf:
+    name = "embperf"
+
+    def __init__(self, text_file):
+        self.text_file = text_file
+
+    def run(self, url, concurrency, rate, duration):
+        out = tempfile.mkdtemp()
+        cmd = [EMBPERF, "profile", "-m", MODEL, "--url", url, "--input-file", self.text_file,
+               "--custom-dataset-type", "single_turn", "--benchmark-duration", str(duration),
+               "--concurrency", str(concurrency), "--workers", "1", "--validate-every", "0",
+               "--artifact-dir", out, "--no-progress", "--tokenizer", "builtin"]
+        if rate:
+            cmd += ["--request-rate", str(rate), "--arrival-pattern", "constant"]
+        _, cpu = measured(cmd, duration + 60)
+        d = json.load(open(os.path.join(out, "profile_export_aiperf.json")))
+        shutil.rmtree(out, ignore_errors=True)
+        n = d["request_count"]["avg"] + d.get("error_request_count", {}).get("avg", 0)
+        return dict(rps=d["request_throughput"]["avg"], p50=d["request_latency"]["p50"],
+                    p99=d["request_latency"]["p99"], requests=n, cpu=cpu,
+                    own_cpu_us=d["client_cpu_per_request"]["avg"])
+
+
+class Wrk:
+    name = "wrk"
+
+    def __init__(self, body):
+        self.script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        self.script.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                          f"wrk.body = {json.dumps(body)}\n")
+        self.script.close()
+
+    def run(self, url, concurrency, rate, duration):
+        if rate:
+            return None  # wrk has no open-loop mode (wrk2 has; Debian ships wrk)
+        out, cpu = measured(["wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--latency",
+                             "-s", self.script.name, url], duration + 60)
+        pct = {m.group(1): ms(float(m.group(2)), m.group(3))
+               for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+        n = int(re.search(r"(\d+) requests in", out).group(1))
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        return dict(rps=rps, p50=pct["50"], p99=pct["99"], requests=n, cpu=cpu)
+
+
+class Oha:
+    name = "oha"
+
+    def __init__(self, body):
+        self.body = body
+
+    def run(self, url, concurrency, rate, duration):
+        cmd = ["oha", "-z", f"{duration}s", "-c", str(concurrency), "--no-tui", "--output-format", "json",
+               "-m", "POST", "-H", "Content-Type: application/json", "-d", self.body, url]
+        if rate:
+            cmd += ["-q", str(rate)]
+        out, cpu = measured(cmd, duration + 60)
+        d = json.loads(out)
+        lat = d["latencyPercentiles"]
+        n = sum(d.get("statusCodeDistribution", {}).values())
+        return dict(rps=d["summary"]["requestsPerSec"], p50=lat["p50"] * 1000, p99=lat["p99"] * 1000, requests=n, cpu=cpu)
+
+
+class Aiperf:
+    name = "aiperf"
+
+    def __init__(self, exe, text_file):
+        self.exe, self.text_file = exe, text_file
+
+    def run(self, url, concurrency, rate, duration):
+        out = tempfile.mkdtemp()
+        cmd = [self.exe, "profile", "-m", MODEL, "--endpoint-type", "embeddings", "--url", url.rsplit("/v1/", 1)[0],
+               "--input-file", self.text_file, "--custom-dataset-type", "single_turn",
+               "--benchmark-duration", str(duration), "--concurrency", str(concurrency),
+               "--tokenizer", TOKENIZER_DIR_HF, "--artifact-dir", out, "--ui-type", "none"]
+        if rate:
+            cmd += ["--request-rate", str(rate), "--arrival-pattern", "constant"]
+        env_cmd = ["env", "HF_HUB_OFFLINE=1"] + cmd
+        _, cpu = measured(env_cmd, duration + 300)
+        d = json.load(open(os.path.join(out, "profile_export_aiperf.json")))
+        shutil.rmtree(out, ignore_errors=True)
+        return dict(rps=d["request_throughput"]["avg"], p50=d["request_latency"]["p50"],
+                    p99=d["request_latency"]["p99"], requests=d["request_count"]["avg"], cpu=cpu)
+
+
+def start_mock(port):
+    p = subprocess.Popen(["taskset", "-c", SERVER_CORE, EMBPERF, "mock-server", "--port", str(port), "--workers", "1"],
+                         stderr=subprocess.DEVNULL)
+    return p if wait_listening(port) else None
+
+
+def start_nginx(port, response, tmp):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(nginx):
+        return None
+    os.makedirs(os.path.join(tmp, "logs"), exist_ok=True)
+    conf = os.path.join(tmp, "nginx.conf")
+    escaped = response.replace("\\", "\\\\").replace("'", "\\'")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/logs/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 600s;
+  client_body_buffer_size 64k;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ default_type application/json; return 200 '{escaped}'; }}
+  }}
+}}
+""")
+    p = subprocess.Popen(["taskset", "-c", SERVER_CORE, nginx, "-p", tmp, "-c", conf], stderr=subprocess.DEVNULL)
+    return p if wait_listening(port) else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--rate", type=int, default=500, help="open-loop rate every client can sustain")
+    ap.add_argument("--aiperf", default="aiperf")
+    args = ap.parse_args()
+    if (os.cpu_count() or 1) < 2:
+        print("note: fewer than 2 cores: client and server share a core", file=sys.stderr)
+
+    tmp = tempfile.mkdtemp(prefix="embperf-peers-")
+    text = "the quick brown fox jumps over the lazy dog " * 12
+    text_file = os.path.join(tmp, "input.jsonl")
+    with open(text_file, "w") as f:
+        f.write(json.dumps({"text": text.strip()}) + "\n")
+    body = json.dumps({"model": MODEL, "input": [text.strip()]}, separators=(",", ":"))
+    global TOKENIZER_DIR_HF
+    TOKENIZER_DIR_HF = os.path.join(tmp, "tokenizer")
+    os.makedirs(TOKENIZER_DIR_HF)
+    shutil.copy(os.path.join(TOKENIZER_DIR, "bert-base-uncased-tokenizer.json"), os.path.join(TOKENIZER_DIR_HF, "tokenizer.json"))
+    for name in ("tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        src = os.path.join(ROOT, "..", "shared", "data", "bert-base-uncased", name)
+        if os.path.exists(src):
+            shutil.copy(src, TOKENIZER_DIR_HF)
+
+    clients = [Embperf(text_file), Wrk(body), Oha(body)]
+    if os.path.exists(args.aiperf):
+        clients.append(Aiperf(args.aiperf, text_file))
+    else:
+        print("aiperf: not installed, skipped", file=sys.stderr)
+    for tool in ("wrk", "oha"):
+        if not shutil.which(tool):
+            print(f"{tool}: not installed, skipped", file=sys.stderr)
+            clients = [c for c in clients if c.name != tool]
+
+    mock_port, nginx_port = free_port(), free_port()
+    mock = start_mock(mock_port)
+    conn = http.client.HTTPConnection("127.0.0.1", mock_port)
+    conn.request("POST", "/v1/embeddings", body, {"Content-Type": "application/json"})
+    response = conn.getresponse().read().decode()
+    conn.close()
+    servers = [("mock", mock, mock_port), ("nginx", start_nginx(nginx_port, response, tmp), nginx_port)]
+
+    modes = [("c=1", 1, None), ("c=64", 64, None), (f"rate={args.rate}", 64, args.rate)]
+    rows, results = [], {}
+    for sname, proc, port in servers:
+        if proc is None:
+            print(f"{sname}: could not start, skipped", file=sys.stderr)
+            continue
+        url = f"http://127.0.0.1:{port}/v1/embeddings"
+        for mname, conc, rate in modes:
+            for c in clients:
+                try:
+                    r = c.run(url, conc, rate, args.duration)
+                except Exception as e:  # a failing client is reported, not fatal
+                    print(f"{c.name} {sname} {mname}: {e}", file=sys.stderr)
+                    continue
+                if r is None:
+                    continue
+                r["cpu_per_1k"] = r["cpu"] / max(r["requests"], 1) * 1000
+                results[(sname, mname, c.name)] = r
+                rows.append((sname, mname, c.name, r))
+                print(f"  {sname} {mname} {c.name}: {r['rps']:,.0f} req/s", file=sys.stderr)
+        proc.terminate()
+        proc.wait()
+
+    print(f"machine: {os.cpu_count()} cores, {os.uname().release}; server on CPU {SERVER_CORE}, client on CPU {CLIENT_CORE}; {args.duration} s per run")
+    print("| server | load | client | req/s | p50 ms | p99 ms | client CPU s / 1k req |")
+    print("|---|---|---|---|---|---|---|")
+    for sname, mname, cname, r in rows:
+        print(f"| {sname} | {mname} | {cname} | {r['rps']:,.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['cpu_per_1k']:.4f} |")
+    for sname in ("nginx", "mock"):
+        e64, w64 = results.get((sname, "c=64", "embperf")), results.get((sname, "c=64", "wrk"))
+        e1, w1 = results.get((sname, "c=1", "embperf")), results.get((sname, "c=1", "wrk"))
+        if e64 and w64:
+            print(f"{sname}: embperf/wrk CPU per request at c=64: {e64['cpu_per_1k'] / w64['cpu_per_1k']:.2f}"
+                  f" (embperf worker-only: {e64['own_cpu_us']:.2f} us/req)")
+        if e1 and w1:
+            print(f"{sname}: embperf/wrk p50 latency at c=1: {e1['p50'] / w1['p50']:.2f}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
