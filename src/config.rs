@@ -169,9 +169,11 @@ impl RunConfig {
                 Some(Pattern::Gamma(shape))
             }
             "concurrency-burst" => None,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "--arrival-pattern {other}: expected constant, poisson, gamma or concurrency-burst"
-            )),
+            ))
+            }
         };
         if a.arrival_smoothness.is_some() && !matches!(pattern, Some(Pattern::Gamma(_))) {
             notes.push(

@@ -17,7 +17,11 @@ fn main() -> ExitCode {
         Err(e) => {
             // clap's usage block is several lines; bad flags get one line here.
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ");
             eprintln!("embperf: error: {first} (see --help)");
             return ExitCode::from(2);
         }

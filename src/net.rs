@@ -4,12 +4,11 @@ use std::rc::Rc;
 
 use monoio::buf::IoBufMut;
 use monoio::io::AsyncReadRent;
-use monoio::net::TcpStream;
 
 /// Reads whatever the socket has into the spare capacity of `buf` (after `buf.len()`), growing
 /// it first when it is full. Returns the byte count (0 at EOF) and the buffer.
 pub async fn read_more(
-    stream: &mut TcpStream,
+    stream: &mut impl AsyncReadRent,
     mut buf: Vec<u8>,
 ) -> (std::io::Result<usize>, Vec<u8>) {
     if buf.len() == buf.capacity() {

@@ -16,7 +16,9 @@ fn frame(input: &[u8], pieces: &[usize]) -> Option<Vec<u8>> {
     let mut sizes = pieces.iter().cycle();
     while !rest.is_empty() && !decoder.is_done() {
         let take = sizes.next().map_or(rest.len(), |&n| n.clamp(1, rest.len()));
-        let used = decoder.feed(&rest[..take], |d| body.extend_from_slice(d)).ok()?;
+        let used = decoder
+            .feed(&rest[..take], |d| body.extend_from_slice(d))
+            .ok()?;
         assert!(used <= take);
         if used < take {
             assert!(decoder.is_done(), "stopped early without finishing");
@@ -38,7 +40,11 @@ fn chunked(body: &[u8], sizes: &[usize], ext: bool, trailer: bool) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
         rest = &rest[n..];
     }
-    out.extend_from_slice(if trailer { b"0\r\nX-T: 1\r\n\r\n" } else { b"0\r\n\r\n" });
+    out.extend_from_slice(if trailer {
+        b"0\r\nX-T: 1\r\n\r\n"
+    } else {
+        b"0\r\n\r\n"
+    });
     out
 }
 

@@ -14,11 +14,30 @@ fn run(server: &TestServer, count: u64, extra: &[&str]) -> serde_json::Value {
     let dir = temp_dir("misbehaving");
     let url = server.url();
     let count_arg = count.to_string();
-    let mut args = vec!["-m", "m", "--url", &url, "--request-count", &count_arg, "--concurrency", "2", "--isl", "8", "--artifact-dir", "out", "--validate-every", "1"];
+    let mut args = vec![
+        "-m",
+        "m",
+        "--url",
+        &url,
+        "--request-count",
+        &count_arg,
+        "--concurrency",
+        "2",
+        "--isl",
+        "8",
+        "--artifact-dir",
+        "out",
+        "--validate-every",
+        "1",
+    ];
     args.extend_from_slice(extra);
     let started = Instant::now();
     let out = profile(&dir, &args);
-    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_success(&out);
     let json = export(&dir.join("out"));
     let acc = &json["run_info"]["accounting"];
@@ -72,7 +91,10 @@ fn never_answers() {
 fn trickles_one_byte_at_a_time() {
     let server = TestServer::start(|s, _| {
         let body = embeddings_body(1);
-        let response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
         for b in response.bytes() {
             if s.write_all(&[b]).is_err() {
                 return Flow::Close;
@@ -82,7 +104,12 @@ fn trickles_one_byte_at_a_time() {
         Flow::Continue
     });
     let json = run(&server, 4, &[]);
-    assert_eq!(scalar(&json, "request_count"), 4.0, "{}", json["error_summary"]);
+    assert_eq!(
+        scalar(&json, "request_count"),
+        4.0,
+        "{}",
+        json["error_summary"]
+    );
     assert_eq!(json["run_info"]["validated_responses"], 4);
 }
 
@@ -121,21 +148,40 @@ fn sends_chunked_with_extensions_and_trailers() {
         Flow::Continue
     });
     let json = run(&server, 12, &[]);
-    assert_eq!(scalar(&json, "request_count"), 12.0, "{}", json["error_summary"]);
+    assert_eq!(
+        scalar(&json, "request_count"),
+        12.0,
+        "{}",
+        json["error_summary"]
+    );
     assert_eq!(json["run_info"]["validated_responses"], 12);
     // Keep-alive held across chunked responses: 2 connections plus the probe.
-    assert_eq!(server.connections.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        server
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
 }
 
 #[test]
 fn answers_http_1_0_without_keep_alive() {
     let server = TestServer::start(|s, _| {
         let body = embeddings_body(1);
-        let _ = write!(s, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let _ = write!(
+            s,
+            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
         Flow::Close
     });
     let json = run(&server, 12, &[]);
-    assert_eq!(scalar(&json, "request_count"), 12.0, "{}", json["error_summary"]);
+    assert_eq!(
+        scalar(&json, "request_count"),
+        12.0,
+        "{}",
+        json["error_summary"]
+    );
     assert_eq!(server.requests(), 12);
 }
 
@@ -151,13 +197,24 @@ fn answers_http_1_0_with_a_body_until_close() {
 #[test]
 fn answers_503_with_connection_close() {
     let server = TestServer::start(|s, _| {
-        respond(s, "503 Service Unavailable", "Connection: close\r\n", "{\"error\":\"overloaded\"}");
+        respond(
+            s,
+            "503 Service Unavailable",
+            "Connection: close\r\n",
+            "{\"error\":\"overloaded\"}",
+        );
         Flow::Close
     });
     let json = run(&server, 12, &[]);
     let e = &json["error_summary"][0];
-    assert_eq!((e["error_details"]["code"].as_u64(), e["count"].as_u64()), (Some(503), Some(12)));
-    assert!(e["error_details"]["message"].as_str().unwrap().contains("overloaded"));
+    assert_eq!(
+        (e["error_details"]["code"].as_u64(), e["count"].as_u64()),
+        (Some(503), Some(12))
+    );
+    assert!(e["error_details"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("overloaded"));
     assert_eq!(server.requests(), 12);
 }
 
@@ -165,34 +222,66 @@ fn answers_503_with_connection_close() {
 fn pipelines_an_extra_unsolicited_response() {
     let server = TestServer::start(|s, _| {
         let body = embeddings_body(1);
-        let one = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let one = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
         let _ = s.write_all(format!("{one}{one}").as_bytes());
         Flow::Continue
     });
     let json = run(&server, 12, &[]);
-    assert_eq!(errors(&json, "unsolicited_data"), 12, "{}", json["error_summary"]);
+    assert_eq!(
+        errors(&json, "unsolicited_data"),
+        12,
+        "{}",
+        json["error_summary"]
+    );
 }
 
 #[test]
 fn sends_a_2xx_that_is_not_an_embeddings_list() {
     let server = TestServer::start(|s, n| {
-        let body = if n % 2 == 0 { "{\"choices\":[]}".to_string() } else { embeddings_body(3) };
+        let body = if n % 2 == 0 {
+            "{\"choices\":[]}".to_string()
+        } else {
+            embeddings_body(3)
+        };
         respond(s, "200 OK", "", &body);
         Flow::Continue
     });
     let json = run(&server, 12, &[]);
     assert_eq!(errors(&json, "not_embeddings"), 12);
-    let messages: Vec<&str> = json["error_summary"].as_array().unwrap().iter().map(|e| e["error_details"]["message"].as_str().unwrap()).collect();
-    assert!(messages.iter().any(|m| m.contains("embeddings") ), "{messages:?}");
+    let messages: Vec<&str> = json["error_summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["error_details"]["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("embeddings")),
+        "{messages:?}"
+    );
 }
 
 #[test]
 fn sends_malformed_heads() {
     for (response, class) in [
-        ("HTTP/1.1 200 OK\r\nBad Header Line\r\n\r\n", "malformed_header"),
-        ("HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "bad_content_length"),
-        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad_chunk"),
-        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", "unsupported_transfer_encoding"),
+        (
+            "HTTP/1.1 200 OK\r\nBad Header Line\r\n\r\n",
+            "malformed_header",
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n",
+            "bad_content_length",
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "bad_chunk",
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "unsupported_transfer_encoding",
+        ),
     ] {
         let server = TestServer::start(move |s, _| {
             let _ = s.write_all(response.as_bytes());
@@ -209,19 +298,59 @@ fn sends_malformed_heads() {
 
 #[test]
 fn wait_for_model_polls_until_the_server_is_up() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = temp_dir("wait");
     let starter = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1200));
-        embperf::mock::MockServer::start(embperf::mock::MockConfig { port, ..Default::default() }).unwrap()
+        embperf::mock::MockServer::start(embperf::mock::MockConfig {
+            port,
+            ..Default::default()
+        })
+        .unwrap()
     });
     let url = format!("127.0.0.1:{port}");
-    let out = profile(&dir, &["-m", "m", "--url", &url, "--request-count", "5", "--isl", "8", "--artifact-dir", "out", "--wait-for-model-timeout", "20"]);
+    let out = profile(
+        &dir,
+        &[
+            "-m",
+            "m",
+            "--url",
+            &url,
+            "--request-count",
+            "5",
+            "--isl",
+            "8",
+            "--artifact-dir",
+            "out",
+            "--wait-for-model-timeout",
+            "20",
+        ],
+    );
     let server = starter.join().unwrap();
     assert_success(&out);
     assert_eq!(scalar(&export(&dir.join("out")), "request_count"), 5.0);
     drop(server);
-    let out = profile(&dir, &["-m", "m", "--url", &url, "--isl", "8", "--wait-for-model-timeout", "0.5"]);
+    let out = profile(
+        &dir,
+        &[
+            "-m",
+            "m",
+            "--url",
+            &url,
+            "--isl",
+            "8",
+            "--wait-for-model-timeout",
+            "0.5",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not ready after --wait-for-model-timeout"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not ready after --wait-for-model-timeout"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -350,10 +350,19 @@ fn bad_flags_are_one_line_errors() {
             stderr(&out)
         );
     }
-    for args in [&["-m", "m", "--concurrency", "many"][..], &["-m", "m", "--no-such-flag"], &["-m", "m", "--concurrency", "1", "--concurrency", "2"]] {
+    for args in [
+        &["-m", "m", "--concurrency", "many"][..],
+        &["-m", "m", "--no-such-flag"],
+        &["-m", "m", "--concurrency", "1", "--concurrency", "2"],
+    ] {
         let out = profile(&dir, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert_eq!(stderr(&out).trim().lines().count(), 1, "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out).trim().lines().count(),
+            1,
+            "{args:?}: {}",
+            stderr(&out)
+        );
     }
 }
 

@@ -4,7 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use monoio::io::AsyncWriteRentExt;
+use monoio::io::{AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
 
 use crate::http::{BodyDecoder, ResponseHead};
@@ -17,7 +17,8 @@ const READ_BUFFER: usize = 64 * 1024;
 const ERROR_BODY_KEEP: usize = 256;
 
 pub struct Connection {
-    stream: TcpStream,
+    reader: OwnedReadHalf<TcpStream>,
+    writer: OwnedWriteHalf<TcpStream>,
     buf: Vec<u8>,
     /// Complete responses read on this connection.
     served: u64,
@@ -65,8 +66,10 @@ impl Connection {
         })?;
         // Requests are written in one call; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
+        let (reader, writer) = stream.into_split();
         Ok(Connection {
-            stream,
+            reader,
+            writer,
             buf: Vec::with_capacity(READ_BUFFER),
             served: 0,
         })
@@ -80,11 +83,21 @@ impl Connection {
         mut capture: Capture<'_>,
         max_body: u64,
     ) -> Result<Response, Failure> {
-        let (written, _) = self.stream.write_all(request).await;
-        written.map_err(io_failure)?;
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        let result = self.read_response(&mut buf, &mut capture, max_body).await;
+        // The first receive is queued together with the send, so both reach the kernel in one
+        // submission and the response needs no second trip through the ring after the send
+        // completes.
+        let ((sent, _), (received, b)) = monoio::join!(
+            self.writer.write_all(request),
+            read_more(&mut self.reader, buf)
+        );
+        buf = b;
+        let result = match (sent, received) {
+            (Err(e), _) | (Ok(_), Err(e)) => Err(io_failure(e)),
+            (Ok(_), Ok(0)) => Err(Failure::of(ErrorClass::ClosedBeforeResponse)),
+            (Ok(_), Ok(_)) => self.read_response(&mut buf, &mut capture, max_body).await,
+        };
         self.buf = buf;
         self.served += u64::from(result.is_ok());
         result
@@ -167,7 +180,7 @@ impl Connection {
     }
 
     async fn read_some(&mut self, buf: &mut Vec<u8>) -> Result<usize, Failure> {
-        let (res, b) = read_more(&mut self.stream, std::mem::take(buf)).await;
+        let (res, b) = read_more(&mut self.reader, std::mem::take(buf)).await;
         *buf = b;
         res.map_err(io_failure)
     }

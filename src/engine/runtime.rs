@@ -38,7 +38,10 @@ pub fn block_on<Fut: Future>(
         // the kernel skip submission locking: together they cut the per-request CPU cost by a
         // third on loopback (see ARCHITECTURE.md, "Measured facts").
         let mut uring = io_uring::IoUring::builder();
-        uring.setup_coop_taskrun().setup_single_issuer();
+        uring
+            .setup_coop_taskrun()
+            .setup_single_issuer()
+            .setup_defer_taskrun();
         let built = RuntimeBuilder::<IoUringDriver>::new()
             .with_entries(RING_ENTRIES)
             .uring_builder(uring)

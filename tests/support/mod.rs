@@ -241,7 +241,10 @@ pub fn respond(stream: &mut TcpStream, status: &str, extra_headers: &str, body: 
 /// Sets SO_LINGER 0: closing the socket then sends RST.
 fn reset(stream: &TcpStream) {
     use std::os::fd::AsRawFd;
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: setsockopt on a socket we own, with a correctly sized value.
     unsafe {
         libc::setsockopt(
