@@ -4,7 +4,6 @@
 mod support;
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use support::*;
