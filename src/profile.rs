@@ -20,6 +20,10 @@ use crate::report::{self, console, Report};
 use crate::stats::metrics::{self, Context};
 use crate::stats::{ErrorClass, Metrics};
 
+/// Per-request records kept per worker for profile_export.jsonl (about 48 bytes each); past
+/// this, requests are only counted, so memory stays bounded in long runs.
+const RECORDS_PER_WORKER: usize = 2_000_000;
+
 /// What a finished run hands back to the caller.
 pub struct ProfileOutcome {
     pub report: Report,
@@ -116,6 +120,11 @@ pub fn run(config: &RunConfig) -> Result<ProfileOutcome, String> {
         validate_every: config.validate_every,
         seed: config.seed,
         slo: config.slo,
+        records_per_worker: if config.export_level.writes_records() {
+            RECORDS_PER_WORKER
+        } else {
+            0
+        },
     };
     let progress = Arc::new(Progress::new(workers));
     let line = ProgressLine::start(
@@ -143,7 +152,18 @@ pub fn run(config: &RunConfig) -> Result<ProfileOutcome, String> {
         mock_counts,
     };
     let (report, failure) = build.report();
-    let exports = report::write_all(&report, dir, &config.export_prefix)?;
+    let mut exports = report::write_all(&report, dir, &config.export_prefix)?;
+    if config.export_level.writes_records() {
+        let path = dir.join(format!("{}.jsonl", config.export_prefix));
+        let isl: Vec<u64> = payloads.iter().map(|p| p.isl).collect();
+        let phases: Vec<_> = outcome
+            .phases
+            .iter()
+            .map(|p| (p.spec.phase, &p.recorder))
+            .collect();
+        report::records::write(&path, &phases, outcome.anchor, &isl)?;
+        exports.push(path);
+    }
     let console = console::render(&report, &exports);
     report::write_file(
         &dir.join(format!("{}_console.txt", config.export_prefix)),
@@ -315,6 +335,12 @@ fn trust_warnings(c: &RunConfig, p: &PhaseOutcome, m: &Metrics) -> Vec<String> {
     }
     if r.late_sends > 0 {
         w.push(format!("{} of {} sends found no free connection at their intended time; effective_latency includes their wait", r.late_sends, r.sent));
+    }
+    if r.records_dropped > 0 {
+        w.push(format!(
+            "the per-request export holds the first {} requests of each worker; {} more were only counted (use --export-level summary for long runs)",
+            RECORDS_PER_WORKER, r.records_dropped
+        ));
     }
     if r.unsent > 0 {
         w.push(format!(

@@ -83,6 +83,21 @@ fn aiperf_guide_command_against_the_mock_server_process() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Request Latency (ms)") && stdout.contains("JSON Export:"));
+    // One record line per request.
+    let records = std::fs::read_to_string(art.join("profile_export.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = records
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 20);
+    assert!(lines
+        .iter()
+        .all(|l| l["metrics"]["request_latency"]["unit"] == "ms"
+            && l["metadata"]["benchmark_phase"] == "profiling"));
+    assert!(lines
+        .windows(2)
+        .all(|w| w[0]["metadata"]["request_start_ns"].as_u64()
+            <= w[1]["metadata"]["request_start_ns"].as_u64()));
     // The bodies sent are recorded, cycling through the file's 7 lines.
     let inputs = read_json(&art.join("inputs.json"));
     assert_eq!(

@@ -64,7 +64,9 @@ class Embperf:
         cmd = [EMBPERF, "profile", "-m", MODEL, "--url", url, "--input-file", self.text_file,
                "--custom-dataset-type", "single_turn", "--benchmark-duration", str(duration),
                "--concurrency", str(concurrency), "--workers", "1", "--validate-every", "0",
-               "--artifact-dir", out, "--no-progress", "--tokenizer", "builtin"]
+               "--artifact-dir", out, "--no-progress", "--tokenizer", "builtin",
+               # Like wrk and oha, keep no per-request records (they are written after the run).
+               "--export-level", "summary"]
         if rate:
             cmd += ["--request-rate", str(rate), "--arrival-pattern", "constant"]
         _, cpu = measured(cmd, duration + 60)

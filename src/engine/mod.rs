@@ -83,6 +83,8 @@ pub struct EngineConfig {
     pub validate_every: u64,
     pub seed: u64,
     pub slo: Slo,
+    /// Per-request records each worker keeps for the records export (0: none).
+    pub records_per_worker: usize,
 }
 
 /// What one phase measured, merged over the workers.
@@ -101,6 +103,8 @@ pub struct PhaseOutcome {
 #[derive(Debug, Clone)]
 pub struct EngineOutcome {
     pub phases: Vec<PhaseOutcome>,
+    /// Wall clock at the run's time origin: record times are nanoseconds after it.
+    pub anchor: SystemTime,
     pub driver: DriverKind,
     pub workers: usize,
     pub interrupted: bool,
@@ -119,9 +123,10 @@ pub fn run(config: EngineConfig, progress: Arc<Progress>) -> EngineOutcome {
     let workers = config.workers.clamp(1, config.connections.max(1));
     let config = Arc::new(config);
     let gate = Arc::new(Gate::new(workers));
+    let (anchor, anchor_wall) = (std::time::Instant::now(), SystemTime::now());
     let handles: Vec<_> = (0..workers)
         .map(|id| {
-            let plan = worker::WorkerPlan::new(&config, id, workers);
+            let plan = worker::WorkerPlan::new(&config, id, workers, anchor);
             let (config, gate, progress) = (config.clone(), gate.clone(), progress.clone());
             std::thread::Builder::new()
                 .name(format!("embperf-worker-{id}"))
@@ -175,6 +180,7 @@ pub fn run(config: EngineConfig, progress: Arc<Progress>) -> EngineOutcome {
         .collect();
     EngineOutcome {
         phases,
+        anchor: anchor_wall,
         driver,
         workers,
         interrupted: signal::interrupted(),

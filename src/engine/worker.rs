@@ -16,7 +16,7 @@ use super::progress::Progress;
 use super::schedule::Schedule;
 use super::{runtime, signal, validate, CpuTime, DriverKind, EngineConfig, Load, PhaseSpec};
 use crate::net::SharedBytes;
-use crate::stats::{ErrorClass, Recorder};
+use crate::stats::{ErrorClass, Recorder, RequestRecord};
 
 /// How often the worker's supervisor looks at the clock and the interrupt flag.
 const SUPERVISE_EVERY: Duration = Duration::from_millis(20);
@@ -32,10 +32,12 @@ pub struct WorkerPlan {
     /// Global indices of this worker's connections: id, id + W, id + 2W, ...
     connections: Vec<usize>,
     core: Option<core_affinity::CoreId>,
+    /// The run's time origin, shared by all workers, for per-request records.
+    anchor: Instant,
 }
 
 impl WorkerPlan {
-    pub fn new(config: &EngineConfig, id: usize, workers: usize) -> WorkerPlan {
+    pub fn new(config: &EngineConfig, id: usize, workers: usize, anchor: Instant) -> WorkerPlan {
         let connections = (id..config.connections.max(1)).step_by(workers).collect();
         let core = (!config.cores.is_empty()).then(|| config.cores[id % config.cores.len()]);
         WorkerPlan {
@@ -43,6 +45,7 @@ impl WorkerPlan {
             workers,
             connections,
             core,
+            anchor,
         }
     }
 
@@ -151,6 +154,7 @@ async fn run_phases(
 
 /// The state one phase shares between this worker's connection tasks.
 struct PhaseRun {
+    anchor: Instant,
     config: Arc<EngineConfig>,
     spec: PhaseSpec,
     requests: Rc<Vec<Vec<SharedBytes>>>,
@@ -192,8 +196,14 @@ impl PhaseRun {
             Load::Closed => None,
         };
         let payloads = requests.first().map_or(0, Vec::len);
-        let recorder = RefCell::new(Recorder::new(payloads, config.slo));
+        let mut recorder = Recorder::new(payloads, config.slo);
+        recorder.keep_records(
+            config.records_per_worker,
+            usize::try_from(count).unwrap_or(usize::MAX),
+        );
+        let recorder = RefCell::new(recorder);
         PhaseRun {
+            anchor: plan.anchor,
             deadline: spec.duration.map(|d| start + d),
             config,
             spec,
@@ -357,6 +367,15 @@ impl PhaseRun {
             None => Ok(response),
         });
         let ok = outcome.is_ok();
+        let since = |t: Instant| t.saturating_duration_since(self.anchor).as_nanos() as u64;
+        rec.keep(RequestRecord {
+            intended_ns: since(job.intended),
+            start_ns: since(sent),
+            end_ns: since(end),
+            payload: payload as u32,
+            worker: self.worker as u16,
+            error: outcome.as_ref().err().map(|f| f.class),
+        });
         match outcome {
             Ok(response) => {
                 rec.on_success(payload, job.intended, sent, end, response.body_bytes);
@@ -512,6 +531,7 @@ mod tests {
             validate_every: 0,
             seed: 0,
             slo: Default::default(),
+            records_per_worker: 0,
         }
     }
 
@@ -530,11 +550,8 @@ mod tests {
                     let workers = 3.min(connections);
                     let sum: u64 = (0..workers)
                         .map(|id| {
-                            WorkerPlan::new(&config(connections), id, workers).share(
-                                total,
-                                &load,
-                                connections,
-                            )
+                            WorkerPlan::new(&config(connections), id, workers, Instant::now())
+                                .share(total, &load, connections)
                         })
                         .sum();
                     assert_eq!(

@@ -5,6 +5,7 @@ pub mod csv;
 pub mod format;
 pub mod inputs;
 pub mod json;
+pub mod records;
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;

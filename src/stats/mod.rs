@@ -11,4 +11,4 @@ pub use dist::Dist;
 pub use errors::{ErrorClass, ErrorCounts, ErrorRow};
 pub use metrics::{Block, Metric, Metrics};
 
-pub use recorder::{Recorder, Slo};
+pub use recorder::{Recorder, RequestRecord, Slo};

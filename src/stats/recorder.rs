@@ -28,9 +28,24 @@ impl Slo {
     }
 }
 
+/// One request, kept for the per-request export. Times are nanoseconds from the run's anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub intended_ns: u64,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub payload: u32,
+    pub worker: u16,
+    pub error: Option<ErrorClass>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Recorder {
     pub slo: Slo,
+    /// Per-request records, up to `records_cap`; the rest are only counted.
+    pub records: Vec<RequestRecord>,
+    pub records_cap: usize,
+    pub records_dropped: u64,
     /// Successful requests that met every SLO.
     pub good: u64,
     /// From the actual send to the end of the response (AIPerf's `request_latency`), ns.
@@ -60,6 +75,9 @@ impl Recorder {
     pub fn new(payloads: usize, slo: Slo) -> Recorder {
         Recorder {
             slo,
+            records: Vec::new(),
+            records_cap: 0,
+            records_dropped: 0,
             good: 0,
             request_latency: Dist::new(),
             effective_latency: Dist::new(),
@@ -124,6 +142,22 @@ impl Recorder {
         }
     }
 
+    /// Keeps up to `cap` per-request records, reserving room for `expected` of them now so the
+    /// hot path rarely reallocates.
+    pub fn keep_records(&mut self, cap: usize, expected: usize) {
+        self.records_cap = cap;
+        self.records.reserve(expected.min(cap));
+    }
+
+    #[inline]
+    pub fn keep(&mut self, record: RequestRecord) {
+        if self.records.len() < self.records_cap {
+            self.records.push(record);
+        } else if self.records_cap > 0 {
+            self.records_dropped += 1;
+        }
+    }
+
     pub fn failed(&self) -> u64 {
         self.errors.total()
     }
@@ -146,6 +180,9 @@ impl Recorder {
             *a += b;
         }
         self.validated += other.validated;
+        self.records.extend_from_slice(&other.records);
+        self.records_cap += other.records_cap;
+        self.records_dropped += other.records_dropped;
         self.response_bytes += other.response_bytes;
         self.first_send = pick(self.first_send, other.first_send, Instant::min);
         self.last_send = pick(self.last_send, other.last_send, Instant::max);
