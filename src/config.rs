@@ -41,6 +41,14 @@ pub enum ExportLevel {
     Raw,
 }
 
+impl ExportLevel {
+    /// Whether `profile_export.jsonl` is written (records and raw; embperf has no raw bodies
+    /// to add, so raw writes the same records).
+    pub fn writes_records(self) -> bool {
+        !matches!(self, ExportLevel::Summary)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub models: Vec<String>,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::config::{DatasetSource, ExportLevel, RunConfig};
+use crate::config::{DatasetSource, RunConfig};
 use crate::dataset::tokenizer::TokenizerChoice;
 use crate::dataset::{self, Payload, TokenCounter};
 use crate::engine::{
@@ -275,8 +275,7 @@ impl ReportInputs<'_> {
         if let Some(p) = profiling {
             warnings.extend(trust_warnings(c, p, &metrics));
         }
-        let was_cancelled =
-            o.interrupted || profiling.is_some_and(|p| p.cancelled_at_grace > 0 && o.interrupted);
+        let was_cancelled = o.interrupted;
         let started = profiling.map_or(SystemTime::now(), |p| p.started);
         let window = rec.and_then(|r| r.window()).unwrap_or_default();
         let cpu_rows: Vec<Value> = profiling.map_or(Vec::new(), |p| {
@@ -417,10 +416,4 @@ fn benchmark_id() -> String {
         .unwrap_or_default()
         .as_nanos();
     format!("{:016x}-{:08x}", nanos as u64, std::process::id())
-}
-
-impl ExportLevel {
-    pub fn writes_records(self) -> bool {
-        !matches!(self, ExportLevel::Summary)
-    }
 }

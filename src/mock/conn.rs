@@ -6,7 +6,7 @@ use std::rc::Rc;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
-use super::body::{write_error, Responder};
+use super::body::{write_error, Responder, Route};
 use super::{WorkerContext, WorkerCounters};
 use crate::net::read_more;
 
@@ -16,10 +16,16 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// The parts of a request head the server needs, copied out of the read buffer.
 struct RequestHead {
     len: usize,
-    method: String,
-    path: String,
+    target: Target,
     content_length: usize,
     keep_alive: bool,
+}
+
+/// The request line, copied out of the buffer only when it is not the common embeddings POST
+/// (which needs no allocation).
+enum Target {
+    Embeddings,
+    Other { method: String, path: String },
 }
 
 enum HeadError {
@@ -54,10 +60,18 @@ fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
             }
         }
     }
+    let (method, path) = (req.method.unwrap_or(""), req.path.unwrap_or(""));
+    let target = if method == "POST" && Route::of(path) == Route::Embeddings {
+        Target::Embeddings
+    } else {
+        Target::Other {
+            method: method.to_string(),
+            path: path.to_string(),
+        }
+    };
     Ok(Some(RequestHead {
         len,
-        method: req.method.unwrap_or("").to_string(),
-        path: req.path.unwrap_or("").to_string(),
+        target,
         content_length,
         keep_alive,
     }))
@@ -129,9 +143,13 @@ pub async fn serve_connection(
                 return;
             }
         }
+        let (method, path) = match &head.target {
+            Target::Embeddings => ("POST", "/v1/embeddings"),
+            Target::Other { method, path } => (method.as_str(), path.as_str()),
+        };
         let reply = responder.respond(
-            &head.method,
-            &head.path,
+            method,
+            path,
             &buf[start + head.len..end],
             ctx.counters(),
             &mut out,

@@ -181,7 +181,6 @@ impl Recorder {
         }
         self.validated += other.validated;
         self.records.extend_from_slice(&other.records);
-        self.records_cap += other.records_cap;
         self.records_dropped += other.records_dropped;
         self.response_bytes += other.response_bytes;
         self.first_send = pick(self.first_send, other.first_send, Instant::min);
