@@ -2,6 +2,7 @@
 //! (`aiperf profile --endpoint-type embeddings`), plus embperf's own flags, grouped at the end.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -62,12 +63,13 @@ pub struct ProfileArgs {
     pub streaming: bool,
 
     // ---- Load ----
-    /// Requests in flight (closed loop), or the in-flight cap with --request-rate.
+    /// Requests in flight (closed loop), or the in-flight cap with --request-rate. A comma
+    /// list (`1,4,16`) runs a sweep.
     #[arg(long = "concurrency")]
-    pub concurrency: Option<usize>,
-    /// Target requests per second (open loop).
+    pub concurrency: Option<ValueList<usize>>,
+    /// Target requests per second (open loop). A comma list runs a sweep.
     #[arg(long = "request-rate")]
-    pub request_rate: Option<f64>,
+    pub request_rate: Option<ValueList<f64>>,
     /// constant | poisson | gamma | concurrency-burst.
     #[arg(
         long = "arrival-pattern",
@@ -108,12 +110,13 @@ pub struct ProfileArgs {
     #[arg(long = "custom-dataset-type")]
     pub custom_dataset_type: Option<String>,
     /// Synthetic input tokens per text, as the server counts them (special tokens included).
+    /// A comma list runs a sweep.
     #[arg(
         long = "synthetic-input-tokens-mean",
         visible_alias = "isl",
-        default_value_t = 550.0
+        default_value = "550"
     )]
-    pub isl: f64,
+    pub isl: ValueList<f64>,
     #[arg(
         long = "synthetic-input-tokens-stddev",
         visible_alias = "isl-stddev",
@@ -209,4 +212,30 @@ pub struct MockServerArgs {
     pub error_rate: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// One value or a comma list of values (a sweep), e.g. `--concurrency 1,4,16`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueList<T>(pub Vec<T>);
+
+impl<T: FromStr> FromStr for ValueList<T>
+where
+    T::Err: std::fmt::Display,
+{
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let values = s
+            .split(',')
+            .map(|v| v.trim().parse::<T>().map_err(|e| format!("'{v}': {e}")))
+            .collect::<Result<Vec<T>, String>>()?;
+        Ok(ValueList(values))
+    }
+}
+
+impl<T: Copy> ValueList<T> {
+    /// The value of a single-valued list (sweeps are expanded before a run is configured).
+    pub fn first(&self) -> T {
+        self.0[0]
+    }
 }

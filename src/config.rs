@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::cli::ProfileArgs;
+use crate::cli::{ProfileArgs, ValueList};
 use crate::dataset::synthetic::SyntheticSpec;
 use crate::engine::{Arrivals, Pattern};
 use crate::http::Endpoint;
@@ -99,8 +99,12 @@ fn seconds(flag: &str, v: f64, allow_zero: bool) -> Result<Duration, String> {
 }
 
 impl RunConfig {
+    /// Configures one run from flags whose lists hold one value each (see `plan`).
     pub fn from_args(a: &ProfileArgs, argv: &[String]) -> Result<RunConfig, String> {
         let mut notes = Vec::new();
+        let concurrency_arg = a.concurrency.as_ref().map(ValueList::first);
+        let rate_arg = a.request_rate.as_ref().map(ValueList::first);
+        let isl_arg = a.isl.first();
         if a.endpoint_type != "embeddings" {
             return Err(format!("--endpoint-type {}: embperf only profiles embeddings endpoints (use --endpoint-type embeddings)", a.endpoint_type));
         }
@@ -163,7 +167,7 @@ impl RunConfig {
         }
 
         // Load.
-        if a.concurrency == Some(0) {
+        if concurrency_arg == Some(0) {
             return Err("--concurrency 0: must be at least 1".into());
         }
         let pattern = match a.arrival_pattern.replace('_', "-").as_str() {
@@ -192,12 +196,12 @@ impl RunConfig {
             .request_rate_ramp_duration
             .map(|s| seconds("--request-rate-ramp-duration", s, false))
             .transpose()?;
-        let arrivals = match (a.request_rate, pattern) {
+        let arrivals = match (rate_arg, pattern) {
             (Some(r), _) if !(r.is_finite() && r > 0.0) => {
                 return Err(format!("--request-rate {r}: must be > 0"))
             }
             (Some(_), None) => {
-                if a.concurrency.is_none() {
+                if concurrency_arg.is_none() {
                     return Err("--arrival-pattern concurrency-burst sends as fast as --concurrency allows: give --concurrency".into());
                 }
                 notes.push("--arrival-pattern concurrency-burst: --request-rate ignored, sending as fast as --concurrency allows".into());
@@ -213,7 +217,7 @@ impl RunConfig {
         if ramp.is_some() && arrivals.is_none() {
             notes.push("--request-rate-ramp-duration needs --request-rate; ignored".into());
         }
-        let concurrency = match (a.concurrency, arrivals) {
+        let concurrency = match (concurrency_arg, arrivals) {
             (None, None) => Some(1),
             (c, _) => c,
         };
@@ -295,10 +299,10 @@ impl RunConfig {
             }
             (None, Some(_)) => return Err("--custom-dataset-type needs --input-file".into()),
             (None, None) => {
-                if !(a.isl.is_finite() && a.isl >= 1.0) {
+                if !(isl_arg.is_finite() && isl_arg >= 1.0) {
                     return Err(format!(
                         "--synthetic-input-tokens-mean {}: must be at least 1",
-                        a.isl
+                        isl_arg
                     ));
                 }
                 if !(a.isl_stddev.is_finite() && a.isl_stddev >= 0.0) {
@@ -308,7 +312,7 @@ impl RunConfig {
                     ));
                 }
                 DatasetSource::Synthetic {
-                    isl_mean: a.isl,
+                    isl_mean: isl_arg,
                     isl_stddev: a.isl_stddev,
                 }
             }
@@ -340,7 +344,7 @@ impl RunConfig {
             Some(dir) => dir.clone(),
             None => PathBuf::from("artifacts").join(auto_dir_name(
                 &models[0],
-                concurrency.filter(|_| a.concurrency.is_some() || arrivals.is_none()),
+                concurrency.filter(|_| concurrency_arg.is_some() || arrivals.is_none()),
                 arrivals.map(|a| a.rate),
             )),
         };
@@ -420,6 +424,75 @@ impl RunConfig {
             DatasetSource::File { .. } => None,
         }
     }
+}
+
+/// A sweep: the parameter that varies, its values, and where the aggregate goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sweep {
+    /// AIPerf's name for the parameter, e.g. `concurrency`.
+    pub param: &'static str,
+    pub values: Vec<String>,
+    pub dir: PathBuf,
+}
+
+/// Expands comma lists (`--concurrency 1,4,16`, `--request-rate`, `--isl`) into one run each.
+/// Only one parameter may vary; each run writes into `<dir>/<param><value>/`.
+pub fn plan(a: &ProfileArgs, argv: &[String]) -> Result<(Vec<RunConfig>, Option<Sweep>), String> {
+    let lengths = [
+        (
+            "concurrency",
+            a.concurrency.as_ref().map_or(1, |l| l.0.len()),
+        ),
+        (
+            "request_rate",
+            a.request_rate.as_ref().map_or(1, |l| l.0.len()),
+        ),
+        ("isl", a.isl.0.len()),
+    ];
+    let varying: Vec<(&'static str, usize)> = lengths.into_iter().filter(|(_, n)| *n > 1).collect();
+    let (param, n) = match varying.as_slice() {
+        [] => return Ok((vec![RunConfig::from_args(a, argv)?], None)),
+        [one] => *one,
+        _ => return Err("sweep one of --concurrency, --request-rate, --isl at a time (several have comma lists)".into()),
+    };
+    let model = a
+        .model
+        .as_deref()
+        .unwrap_or(DEFAULT_MODEL)
+        .split(',')
+        .next()
+        .unwrap_or(DEFAULT_MODEL)
+        .trim()
+        .replace('/', "_");
+    let dir = a.artifact_dir.clone().unwrap_or_else(|| {
+        PathBuf::from("artifacts").join(format!("{model}-openai-embeddings-sweep_{param}"))
+    });
+    let mut configs = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut one = a.clone();
+        let value = match param {
+            "concurrency" => {
+                let v = a.concurrency.as_ref().expect("varying").0[i];
+                one.concurrency = Some(ValueList(vec![v]));
+                v.to_string()
+            }
+            "request_rate" => {
+                let v = a.request_rate.as_ref().expect("varying").0[i];
+                one.request_rate = Some(ValueList(vec![v]));
+                format!("{v:?}")
+            }
+            _ => {
+                let v = a.isl.0[i];
+                one.isl = ValueList(vec![v]);
+                format!("{v}")
+            }
+        };
+        one.artifact_dir = Some(dir.join(format!("{param}{value}")));
+        configs.push(RunConfig::from_args(&one, argv)?);
+        values.push(value);
+    }
+    Ok((configs, Some(Sweep { param, values, dir })))
 }
 
 /// AIPerf's directory naming: `<model, / → _>-openai-embeddings-concurrency<N>`,

@@ -5,10 +5,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use embperf::cli::{Cli, Command, MockServerArgs};
-use embperf::config::RunConfig;
+use embperf::cli::{Cli, Command, MockServerArgs, ProfileArgs};
+use embperf::config::{self, Sweep};
 use embperf::engine::signal;
 use embperf::mock::{MockConfig, MockServer};
+use embperf::report;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -28,30 +29,52 @@ fn main() -> ExitCode {
     };
     signal::install();
     let result = match cli.command {
-        Command::Profile(args) => {
-            let argv: Vec<String> = std::env::args().collect();
-            RunConfig::from_args(&args, &argv).and_then(|config| {
-                for note in &config.notes {
-                    eprintln!("embperf: note: {note}");
-                }
-                let outcome = embperf::profile::run(&config)?;
-                print!("{}", outcome.console);
-                match outcome.failure {
-                    Some(f) if signal::interrupted() => {
-                        eprintln!("embperf: {f}");
-                        Ok(ExitCode::from(130))
-                    }
-                    Some(f) => Err(f),
-                    None => Ok(ExitCode::SUCCESS),
-                }
-            })
-        }
+        Command::Profile(args) => profile(&args),
         Command::MockServer(args) => mock_server(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("embperf: error: {e}");
         ExitCode::FAILURE
     })
+}
+
+fn profile(args: &ProfileArgs) -> Result<ExitCode, String> {
+    let argv: Vec<String> = std::env::args().collect();
+    let (configs, sweep) = config::plan(args, &argv)?;
+    for note in configs.first().map_or(&[][..], |c| &c.notes[..]) {
+        eprintln!("embperf: note: {note}");
+    }
+    let mut rows = Vec::new();
+    let mut failure = None;
+    for config in &configs {
+        let outcome = embperf::profile::run(config)?;
+        print!("{}", outcome.console);
+        rows.push(outcome.report.metrics);
+        if outcome.failure.is_some() {
+            failure = outcome.failure;
+            break;
+        }
+    }
+    if let Some(sweep) = &sweep {
+        // Written even when the sweep was cut short: the values that ran are kept.
+        let values = Sweep {
+            values: sweep.values[..rows.len()].to_vec(),
+            ..sweep.clone()
+        };
+        let paths = report::sweep::write(&values, &rows)?;
+        print!("\n{}", report::sweep::console(&values, &rows));
+        for p in paths {
+            println!("Sweep Export: {}", p.display());
+        }
+    }
+    match failure {
+        Some(f) if signal::interrupted() => {
+            eprintln!("embperf: {f}");
+            Ok(ExitCode::from(130))
+        }
+        Some(f) => Err(f),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn mock_server(a: MockServerArgs) -> Result<ExitCode, String> {

@@ -395,3 +395,49 @@ fn the_main_job_runs_against_the_built_in_mock() {
     assert_eq!(json["input_sequence_length"]["avg"], 548.0);
     assert!(json["run_info"]["driver"] == "io_uring" || json["run_info"]["driver"] == "epoll");
 }
+
+#[test]
+fn comma_lists_run_a_sweep_with_an_aggregate() {
+    let server = mock(MockConfig::default());
+    let dir = temp_dir("sweep");
+    let out = profile(
+        &dir,
+        &[
+            "-m",
+            "m",
+            "--url",
+            &server.url(),
+            "--request-rate",
+            "200,400",
+            "--benchmark-duration",
+            "1",
+            "--isl",
+            "8",
+            "--artifact-dir",
+            "sweep",
+        ],
+    );
+    assert_success(&out);
+    let counts = server.stop();
+    let agg = read_json(&dir.join("sweep/sweep_aggregate.json"));
+    assert_eq!(agg["sweep_parameter"], "request_rate");
+    let runs = agg["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    let mut total = 0.0;
+    for (run, rate) in runs.iter().zip([200.0, 400.0]) {
+        assert_eq!(run["metrics"]["target_request_rate"]["avg"], rate);
+        let one = export(&dir.join(format!("sweep/request_rate{rate:?}")));
+        assert_eq!(one["request_count"], run["metrics"]["request_count"]);
+        total += scalar(&one, "request_count");
+    }
+    assert_eq!(total, counts.embeddings_ok as f64);
+    let csv = std::fs::read_to_string(dir.join("sweep/sweep_aggregate.csv")).unwrap();
+    assert!(
+        csv.starts_with("request_rate,req/s,")
+            && csv.contains("\n200.0,")
+            && csv.contains("\n400.0,"),
+        "{csv}"
+    );
+    let out = profile(&dir, &["-m", "m", "--concurrency", "1,2", "--isl", "8,16"]);
+    assert!(stderr(&out).contains("sweep one of"), "{}", stderr(&out));
+}

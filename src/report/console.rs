@@ -8,7 +8,8 @@ use super::format::thousands;
 use super::Report;
 use crate::stats::{Block, Metrics};
 
-fn table(rows: &[Vec<String>]) -> String {
+/// A box-drawn table; the first row is the header, the first column left-aligned.
+pub fn table(rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();

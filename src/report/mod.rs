@@ -6,6 +6,7 @@ pub mod format;
 pub mod inputs;
 pub mod json;
 pub mod records;
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
