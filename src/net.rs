@@ -29,14 +29,6 @@ impl SharedBytes {
     pub fn new(bytes: &[u8]) -> SharedBytes {
         SharedBytes(Rc::from(bytes))
     }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl std::ops::Deref for SharedBytes {

@@ -79,11 +79,6 @@ impl Dispatch {
         Some(due)
     }
 
-    /// Whether the schedule still has requests to release.
-    pub fn exhausted(&self) -> bool {
-        self.peek().is_none()
-    }
-
     /// Moves every due request to the queue, waking an idle connection for each. A request
     /// that finds no idle connection is late. Returns the next intended time.
     pub fn release(&self, now: Instant) -> Option<Instant> {

@@ -134,10 +134,6 @@ impl MockServer {
         })
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -73,10 +73,6 @@ impl Dist {
         self.max = self.max.max(v);
     }
 
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     pub fn max(&self) -> u64 {
         self.max
     }
