@@ -1,7 +1,6 @@
 //! One `embperf profile` run, start to finish: target, dataset, engine, metrics, reports.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,7 +26,6 @@ const RECORDS_PER_WORKER: usize = 2_000_000;
 /// What a finished run hands back to the caller.
 pub struct ProfileOutcome {
     pub report: Report,
-    pub artifact_dir: PathBuf,
     /// The console summary, as printed.
     pub console: String,
     /// A problem worth a non-zero exit (interrupt, failed workers, broken accounting).
@@ -171,7 +169,6 @@ pub fn run(config: &RunConfig) -> Result<ProfileOutcome, String> {
     )?;
     Ok(ProfileOutcome {
         report,
-        artifact_dir: dir.clone(),
         console,
         failure,
     })
