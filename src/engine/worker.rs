@@ -367,15 +367,17 @@ impl PhaseRun {
             None => Ok(response),
         });
         let ok = outcome.is_ok();
-        let since = |t: Instant| t.saturating_duration_since(self.anchor).as_nanos() as u64;
-        rec.keep(RequestRecord {
-            intended_ns: since(job.intended),
-            start_ns: since(sent),
-            end_ns: since(end),
-            payload: payload as u32,
-            worker: self.worker as u16,
-            error: outcome.as_ref().err().map(|f| f.class),
-        });
+        if rec.wants_record() {
+            let since = |t: Instant| t.saturating_duration_since(self.anchor).as_nanos() as u64;
+            rec.keep(RequestRecord {
+                intended_ns: since(job.intended),
+                start_ns: since(sent),
+                end_ns: since(end),
+                payload: payload as u32,
+                worker: self.worker as u16,
+                error: outcome.as_ref().err().map(|f| f.class),
+            });
+        }
         match outcome {
             Ok(response) => {
                 rec.on_success(payload, job.intended, sent, end, response.body_bytes);

@@ -149,11 +149,17 @@ impl Recorder {
         self.records.reserve(expected.min(cap));
     }
 
+    /// Whether per-request records are kept at all (so callers can skip building them).
+    #[inline]
+    pub fn wants_record(&self) -> bool {
+        self.records_cap > 0
+    }
+
     #[inline]
     pub fn keep(&mut self, record: RequestRecord) {
         if self.records.len() < self.records_cap {
             self.records.push(record);
-        } else if self.records_cap > 0 {
+        } else {
             self.records_dropped += 1;
         }
     }
