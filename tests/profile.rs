@@ -441,3 +441,61 @@ fn comma_lists_run_a_sweep_with_an_aggregate() {
     let out = profile(&dir, &["-m", "m", "--concurrency", "1,2", "--isl", "8,16"]);
     assert!(stderr(&out).contains("sweep one of"), "{}", stderr(&out));
 }
+
+/// The server dies mid-run: the run goes on to its end, counts the failures by class and still
+/// writes everything it measured.
+#[test]
+fn a_server_that_dies_mid_run_loses_no_results() {
+    let port = free_port();
+    let mut server = embperf()
+        .args([
+            "mock-server",
+            "--port",
+            &port.to_string(),
+            "--base-latency-ms",
+            "1",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let dir = temp_dir("dies");
+    let child = embperf()
+        .current_dir(&dir)
+        .args([
+            "profile",
+            "-m",
+            "m",
+            "--url",
+            &format!("127.0.0.1:{port}"),
+            "--concurrency",
+            "2",
+            "--benchmark-duration",
+            "2",
+            "--isl",
+            "8",
+            "--artifact-dir",
+            "out",
+            "--no-progress",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let out = wait_with_timeout(child, Duration::from_secs(30));
+    assert_success(&out);
+    let json = export(&dir.join("out"));
+    assert!(scalar(&json, "request_count") > 50.0);
+    let refused = error_count(&json, "connect_refused");
+    // Two connections retrying every 10 ms for about 1.2 s: a few hundred, not a flood.
+    assert!(refused > 10 && refused < 1000, "{}", json["error_summary"]);
+    assert_eq!(json["run_info"]["accounting"]["balanced"], true);
+}

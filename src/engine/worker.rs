@@ -22,6 +22,8 @@ use crate::stats::{ErrorClass, Recorder, RequestRecord};
 const SUPERVISE_EVERY: Duration = Duration::from_millis(20);
 /// After an interrupt, requests in flight get this long to finish before they are cancelled.
 const INTERRUPT_DRAIN: Duration = Duration::from_secs(1);
+/// Pause of one connection after a failed connect before it tries again.
+const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
 /// Open-loop connections opened before the clock starts (the rest connect on first use).
 const OPEN_LOOP_PRECONNECT: usize = 16;
 
@@ -338,7 +340,14 @@ impl PhaseRun {
     }
 
     /// Sends one request on `conn` (connecting or reconnecting as needed) and records it.
-    async fn execute(&self, conn: &mut Option<Connection>, global: usize, job: Job, sent: Instant) {
+    /// Returns the error class of a failed request.
+    async fn execute(
+        &self,
+        conn: &mut Option<Connection>,
+        global: usize,
+        job: Job,
+        sent: Instant,
+    ) -> Option<ErrorClass> {
         let (endpoint, addr) = self.endpoint(global);
         let payload = self.take_payload();
         let request = self.requests[endpoint][payload].clone();
@@ -378,19 +387,22 @@ impl PhaseRun {
                 error: outcome.as_ref().err().map(|f| f.class),
             });
         }
+        self.progress.worker(self.worker).record(ok);
         match outcome {
             Ok(response) => {
                 rec.on_success(payload, job.intended, sent, end, response.body_bytes);
                 if !response.keep_alive {
                     *conn = None;
                 }
+                None
             }
             Err(failure) => {
-                rec.on_error(failure.class, failure.message, end);
+                let class = failure.class;
+                rec.on_error(class, failure.message, end);
                 *conn = None;
+                Some(class)
             }
         }
-        self.progress.worker(self.worker).record(ok);
     }
 
     /// One request, with one retry when a reused keep-alive connection turns out to have been
@@ -485,7 +497,17 @@ async fn drive_connection(
         } else {
             job.intended
         };
-        run.execute(&mut conn, global, job, sent).await;
+        let failed = run.execute(&mut conn, global, job, sent).await;
+        if matches!(
+            failed,
+            Some(
+                ErrorClass::ConnectRefused | ErrorClass::ConnectFailed | ErrorClass::ConnectTimeout
+            )
+        ) {
+            // A server that is gone refuses in microseconds: without a pause, a closed loop
+            // would spin out connect errors as fast as the CPU allows.
+            sleep(CONNECT_BACKOFF).await;
+        }
     }
     conn
 }
