@@ -26,7 +26,6 @@ pub struct Connection {
 
 /// A complete response.
 pub struct Response {
-    pub status: u16,
     pub keep_alive: bool,
     pub body_bytes: u64,
 }
@@ -163,7 +162,6 @@ impl Connection {
             });
         }
         Ok(Response {
-            status: head.status,
             keep_alive: head.keep_alive,
             body_bytes: decoder.body_bytes(),
         })
