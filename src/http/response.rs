@@ -11,7 +11,7 @@ const MAX_HEADERS: usize = 64;
 const MAX_CHUNK_LINE: u32 = 8 * 1024;
 
 /// What went wrong while framing a response. Each variant is one error class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HttpError {
     BadStatusLine,
     BadHeader,

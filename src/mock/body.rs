@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Write;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -55,6 +56,7 @@ pub struct Responder {
     /// `[{"object":"embedding","index":0,"embedding":[...]},...]` by number of inputs.
     data_by_count: RefCell<HashMap<usize, Rc<[u8]>>>,
     rng: RefCell<SmallRng>,
+    tail: RefCell<Vec<u8>>,
 }
 
 impl Responder {
@@ -66,6 +68,7 @@ impl Responder {
             error_rate: config.error_rate_pct / 100.0,
             embedding_json: unit_vector_json(config.dims),
             data_by_count: RefCell::new(HashMap::new()),
+            tail: RefCell::new(Vec::with_capacity(256)),
             rng: RefCell::new(SmallRng::seed_from_u64(
                 config.seed.wrapping_add(worker as u64),
             )),
@@ -144,16 +147,23 @@ impl Responder {
         }
         WorkerCounters::bump(&counters.embeddings_ok);
         let data = self.data_for(n);
-        let model = serde_json::to_string(request.model.as_deref().unwrap_or(&self.model))
-            .unwrap_or_default();
+        // The tail (model and usage) varies per request; it goes through a reused buffer so a
+        // response costs no allocation.
+        let mut tail = self.tail.borrow_mut();
+        tail.clear();
+        tail.extend_from_slice(b",\"model\":");
+        let _ = serde_json::to_writer(&mut *tail, request.model.as_deref().unwrap_or(&self.model));
         let tokens = request.input.approx_tokens;
-        let tail = format!(",\"model\":{model},\"usage\":{{\"prompt_tokens\":{tokens},\"total_tokens\":{tokens}}}}}");
+        let _ = write!(
+            tail,
+            ",\"usage\":{{\"prompt_tokens\":{tokens},\"total_tokens\":{tokens}}}}}"
+        );
         const PREFIX: &[u8] = b"{\"object\":\"list\",\"data\":";
         out.clear();
         write_head(out, 200, "OK", PREFIX.len() + data.len() + tail.len());
         out.extend_from_slice(PREFIX);
         out.extend_from_slice(&data);
-        out.extend_from_slice(tail.as_bytes());
+        out.extend_from_slice(&tail);
         Reply { delay }
     }
 
@@ -196,7 +206,6 @@ fn unit_vector_json(dims: usize) -> String {
 }
 
 pub fn write_head(out: &mut Vec<u8>, status: u16, reason: &str, content_length: usize) {
-    use std::io::Write;
     let _ = write!(out, "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {content_length}\r\n\r\n");
 }
 

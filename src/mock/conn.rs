@@ -8,9 +8,9 @@ use monoio::net::TcpStream;
 
 use super::body::{write_error, Responder, Route};
 use super::{WorkerContext, WorkerCounters};
+use crate::http::response::MAX_HEAD_BYTES;
 use crate::net::read_more;
 
-const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// The parts of a request head the server needs, copied out of the read buffer.

@@ -21,7 +21,7 @@ pub enum ErrorClass {
     RequestTimeout,
     /// A non-2xx status.
     HttpStatus(u16),
-    Malformed(MalformedKind),
+    Malformed(HttpError),
     /// A body larger than `--max-response-bytes`.
     BodyTooLarge,
     /// A 2xx body that is not an embeddings list of the right length.
@@ -32,27 +32,9 @@ pub enum ErrorClass {
     Cancelled,
 }
 
-/// `HttpError` with a total order, so error tables sort stably.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum MalformedKind {
-    StatusLine,
-    Header,
-    HeadTooLarge,
-    ContentLength,
-    TransferEncoding,
-    Chunk,
-}
-
 impl From<HttpError> for ErrorClass {
     fn from(e: HttpError) -> ErrorClass {
-        ErrorClass::Malformed(match e {
-            HttpError::BadStatusLine => MalformedKind::StatusLine,
-            HttpError::BadHeader => MalformedKind::Header,
-            HttpError::HeadTooLarge => MalformedKind::HeadTooLarge,
-            HttpError::BadContentLength => MalformedKind::ContentLength,
-            HttpError::UnsupportedTransferEncoding => MalformedKind::TransferEncoding,
-            HttpError::BadChunk => MalformedKind::Chunk,
-        })
+        ErrorClass::Malformed(e)
     }
 }
 
@@ -77,14 +59,14 @@ impl ErrorClass {
             ErrorClass::ClosedMidResponse => "closed_mid_response",
             ErrorClass::RequestTimeout => "request_timeout",
             ErrorClass::HttpStatus(_) => "http_status",
-            ErrorClass::Malformed(MalformedKind::StatusLine) => "malformed_status_line",
-            ErrorClass::Malformed(MalformedKind::Header) => "malformed_header",
-            ErrorClass::Malformed(MalformedKind::HeadTooLarge) => "oversized_head",
-            ErrorClass::Malformed(MalformedKind::ContentLength) => "bad_content_length",
-            ErrorClass::Malformed(MalformedKind::TransferEncoding) => {
+            ErrorClass::Malformed(HttpError::BadStatusLine) => "malformed_status_line",
+            ErrorClass::Malformed(HttpError::BadHeader) => "malformed_header",
+            ErrorClass::Malformed(HttpError::HeadTooLarge) => "oversized_head",
+            ErrorClass::Malformed(HttpError::BadContentLength) => "bad_content_length",
+            ErrorClass::Malformed(HttpError::UnsupportedTransferEncoding) => {
                 "unsupported_transfer_encoding"
             }
-            ErrorClass::Malformed(MalformedKind::Chunk) => "bad_chunk",
+            ErrorClass::Malformed(HttpError::BadChunk) => "bad_chunk",
             ErrorClass::BodyTooLarge => "oversized_body",
             ErrorClass::NotEmbeddings => "not_embeddings",
             ErrorClass::UnsolicitedData => "unsolicited_data",
@@ -106,15 +88,7 @@ impl ErrorClass {
             ErrorClass::ClosedMidResponse => "server closed the connection mid-response".into(),
             ErrorClass::RequestTimeout => "request timed out (--request-timeout-seconds)".into(),
             ErrorClass::HttpStatus(s) => format!("HTTP {s}"),
-            ErrorClass::Malformed(k) => match k {
-                MalformedKind::StatusLine => HttpError::BadStatusLine,
-                MalformedKind::Header => HttpError::BadHeader,
-                MalformedKind::HeadTooLarge => HttpError::HeadTooLarge,
-                MalformedKind::ContentLength => HttpError::BadContentLength,
-                MalformedKind::TransferEncoding => HttpError::UnsupportedTransferEncoding,
-                MalformedKind::Chunk => HttpError::BadChunk,
-            }
-            .to_string(),
+            ErrorClass::Malformed(e) => e.to_string(),
             ErrorClass::BodyTooLarge => "response body larger than --max-response-bytes".into(),
             ErrorClass::NotEmbeddings => {
                 "2xx response is not an embeddings list for the inputs sent".into()
