@@ -163,13 +163,10 @@ fn random_pools_sample_slots_with_replacement() {
     )
     .unwrap();
     let url = server.url();
-    let out = profile(
+    let out = profile_url(
         &dir,
+        &url,
         &[
-            "-m",
-            "m",
-            "--url",
-            &url,
             "--input-file",
             "pools",
             "--custom-dataset-type",
@@ -180,8 +177,6 @@ fn random_pools_sample_slots_with_replacement() {
             "40",
             "--request-count",
             "40",
-            "--artifact-dir",
-            "out",
         ],
     );
     assert_success(&out);
@@ -213,21 +208,16 @@ fn extras_are_merged_into_every_body() {
     let dir = temp_dir("extras");
     std::fs::write(dir.join("in.jsonl"), "{\"text\": \"a\", \"extra\": {\"dimensions\": 8, \"user\": \"u1\"}}\n{\"texts\": [\"b\", \"c\"]}\n").unwrap();
     let url = server.url();
-    let out = profile(
+    let out = profile_url(
         &dir,
+        &url,
         &[
-            "-m",
-            "m",
-            "--url",
-            &url,
             "--input-file",
             "in.jsonl",
             "--extra-inputs",
             "dimensions:16",
             "--extra-inputs",
             "encoding_format:float",
-            "--artifact-dir",
-            "out",
         ],
     );
     assert_success(&out);

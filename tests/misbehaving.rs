@@ -14,24 +14,18 @@ fn run(server: &TestServer, count: u64, extra: &[&str]) -> serde_json::Value {
     let url = server.url();
     let count_arg = count.to_string();
     let mut args = vec![
-        "-m",
-        "m",
-        "--url",
-        &url,
         "--request-count",
         &count_arg,
         "--concurrency",
         "2",
         "--isl",
         "8",
-        "--artifact-dir",
-        "out",
         "--validate-every",
         "1",
     ];
     args.extend_from_slice(extra);
     let started = Instant::now();
-    let out = profile(&dir, &args);
+    let out = profile_url(&dir, &url, &args);
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "took {:?}",
@@ -297,11 +291,7 @@ fn sends_malformed_heads() {
 
 #[test]
 fn wait_for_model_polls_until_the_server_is_up() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = temp_dir("wait");
     let starter = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1200));

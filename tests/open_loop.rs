@@ -18,21 +18,16 @@ fn dist(json: &serde_json::Value, tag: &str, field: &str) -> f64 {
 fn open_loop_hits_the_target_rate_and_reports_the_lag() {
     let server = MockServer::start(MockConfig::default()).unwrap();
     let dir = temp_dir("rate");
-    let out = profile(
+    let out = profile_url(
         &dir,
+        &server.url(),
         &[
-            "-m",
-            "m",
-            "--url",
-            &server.url(),
             "--request-rate",
             "500",
             "--benchmark-duration",
             "2",
             "--isl",
             "16",
-            "--artifact-dir",
-            "out",
             "--random-seed",
             "3",
         ],
@@ -69,13 +64,10 @@ fn a_stall_shows_in_corrected_latency_and_hides_in_uncorrected() {
         Flow::Continue
     });
     let dir = temp_dir("stall");
-    let out = profile(
+    let out = profile_url(
         &dir,
+        &server.url(),
         &[
-            "-m",
-            "m",
-            "--url",
-            &server.url(),
             "--request-rate",
             "200",
             "--arrival-pattern",
@@ -86,8 +78,6 @@ fn a_stall_shows_in_corrected_latency_and_hides_in_uncorrected() {
             "1",
             "--isl",
             "8",
-            "--artifact-dir",
-            "out",
         ],
     );
     assert_success(&out);
@@ -127,13 +117,10 @@ fn requests_still_open_after_the_grace_period_are_cancelled_as_499() {
     });
     let dir = temp_dir("grace");
     let started = Instant::now();
-    let out = profile(
+    let out = profile_url(
         &dir,
+        &server.url(),
         &[
-            "-m",
-            "m",
-            "--url",
-            &server.url(),
             "--concurrency",
             "2",
             "--benchmark-duration",
@@ -142,8 +129,6 @@ fn requests_still_open_after_the_grace_period_are_cancelled_as_499() {
             "0.5",
             "--isl",
             "8",
-            "--artifact-dir",
-            "out",
         ],
     );
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -172,10 +157,9 @@ fn an_interrupted_run_still_writes_what_it_measured() {
     })
     .unwrap();
     let dir = temp_dir("sigint");
-    let child = embperf()
-        .current_dir(&dir)
-        .args([
-            "profile",
+    let child = spawn_profile(
+        &dir,
+        &[
             "-m",
             "m",
             "--url",
@@ -188,12 +172,8 @@ fn an_interrupted_run_still_writes_what_it_measured() {
             "8",
             "--artifact-dir",
             "out",
-            "--no-progress",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     std::thread::sleep(Duration::from_millis(1500));
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };

@@ -17,7 +17,12 @@ pub fn embperf() -> Command {
 
 /// Runs `embperf profile ARGS --no-progress` with a time limit, in `cwd`.
 pub fn profile(cwd: &Path, args: &[&str]) -> Output {
-    let child = embperf()
+    wait_with_timeout(spawn_profile(cwd, args), Duration::from_secs(120))
+}
+
+/// Starts `embperf profile ARGS --no-progress` in `cwd` without waiting for it.
+pub fn spawn_profile(cwd: &Path, args: &[&str]) -> std::process::Child {
+    embperf()
         .current_dir(cwd)
         .arg("profile")
         .args(args)
@@ -25,8 +30,7 @@ pub fn profile(cwd: &Path, args: &[&str]) -> Output {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("embperf starts");
-    wait_with_timeout(child, Duration::from_secs(120))
+        .expect("embperf starts")
 }
 
 pub fn wait_with_timeout(mut child: std::process::Child, limit: Duration) -> Output {
@@ -255,4 +259,43 @@ fn reset(stream: &TcpStream) {
             std::mem::size_of::<libc::linger>() as libc::socklen_t,
         );
     }
+}
+
+/// `profile` against `url` with model `m` and artifacts in `dir/out`, plus `extra` flags.
+pub fn profile_url(dir: &Path, url: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["-m", "m", "--url", url, "--artifact-dir", "out"];
+    args.extend_from_slice(extra);
+    profile(dir, &args)
+}
+
+/// Waits until something listens on 127.0.0.1:`port` (at most 2 s).
+pub fn wait_listening(port: u16) {
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("nothing listens on port {port}");
+}
+
+/// `embperf mock-server` as its own process on `port`, ready to accept connections.
+pub fn spawn_mock_server(port: u16, extra: &[&str]) -> std::process::Child {
+    let child = embperf()
+        .args(["mock-server", "--port", &port.to_string()])
+        .args(extra)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mock server starts");
+    wait_listening(port);
+    child
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
