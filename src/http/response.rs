@@ -3,6 +3,7 @@
 //! a response may arrive split at any byte.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
 /// The largest response head accepted; a server sending more is broken or hostile.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -63,9 +64,16 @@ impl ResponseHead {
     /// Parses a response head from the start of `buf`; `Ok(None)` means more bytes are needed.
     /// Interim (1xx) responses are returned like any other; callers skip them.
     pub fn parse(buf: &[u8]) -> Result<Option<ResponseHead>, HttpError> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
-        let len = match response.parse(buf) {
+        // Left uninitialised: httparse writes only the headers it finds, and zeroing 64 slots
+        // would cost more than parsing a typical head.
+        let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            buf,
+            &mut headers,
+        );
+        let len = match parsed {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => {
                 return Err(HttpError::HeadTooLarge)
