@@ -2,8 +2,10 @@
 # Side-by-side client cost on loopback: embperf, wrk, oha and aiperf against the same servers
 # (the built-in mock server and nginx serving a fixed embeddings response), server pinned to
 # one core and client to another, same request body. Prints one table and the embperf/wrk ratios.
+# Two more rows show the floor under any io_uring client here (benches/uring_floor.rs: a bare
+# closed loop with no clocks or statistics, with single and with multishot receives).
 #
-#   tools/bench-peers.sh [--duration S] [--rate R]
+#   tools/bench-peers.sh [--duration S] [--rate R] [--repeat N]
 #
 # Installs what is missing (Debian: wrk, nginx-light; crates.io: oha; PyPI: aiperf in a venv
 # under ~/.cache/embperf); a client that cannot be installed is reported and skipped.
