@@ -152,7 +152,10 @@ impl Responder {
         let mut tail = self.tail.borrow_mut();
         tail.clear();
         tail.extend_from_slice(b",\"model\":");
-        let _ = serde_json::to_writer(&mut *tail, request.model.as_deref().unwrap_or(&self.model));
+        let _ = serde_json::to_writer(
+            &mut *tail,
+            request.model.as_ref().map_or(&*self.model, |m| &m.0),
+        );
         let tokens = request.input.approx_tokens;
         let _ = write!(
             tail,
@@ -229,8 +232,31 @@ pub fn write_error(out: &mut Vec<u8>, status: u16, reason: &str, message: &str) 
 #[derive(Deserialize)]
 struct EmbeddingsRequest<'a> {
     #[serde(borrow, default)]
-    model: Option<Cow<'a, str>>,
+    model: Option<ModelName<'a>>,
     input: InputSummary,
+}
+
+/// The request's model, borrowed from the body unless it holds escapes. (serde's own
+/// `Option<Cow<str>>` always copies, which was the mock's only allocation per request.)
+struct ModelName<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ModelName<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = ModelName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a model name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<ModelName<'de>, E> {
+                Ok(ModelName(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ModelName<'de>, E> {
+                Ok(ModelName(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(NameVisitor)
+    }
 }
 
 /// The number of inputs and a rough token count (4 bytes a token), taken without allocating
