@@ -53,13 +53,14 @@ struct Args {
     #[arg(long, requires = "body")]
     url: Option<String>,
     /// File holding the JSON request body.
-    #[arg(long)]
+    #[arg(long, requires = "url")]
     body: Option<std::path::PathBuf>,
     #[arg(long, default_value_t = 64)]
     connections: usize,
     /// Seconds of load.
     #[arg(long, default_value_t = 3)]
     duration: u64,
+    /// Receive strategy (with --url; the mock-server run measures both).
     #[arg(long, value_enum, default_value_t = Receive::Multishot)]
     receive: Receive,
     /// Passed by `cargo bench`; ignored.
@@ -91,6 +92,9 @@ fn run(args: Args) -> Result<(), String> {
     }
     let duration = Duration::from_secs(args.duration);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
+    if cores.len() < 2 {
+        eprintln!("uring_floor: fewer than 2 cores: the client and the server share one");
+    }
     match (&args.url, &args.body) {
         (Some(url), Some(body)) => {
             let body = std::fs::read(body).map_err(|e| format!("{}: {e}", body.display()))?;
