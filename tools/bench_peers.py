@@ -38,10 +38,11 @@ def wait_listening(port, timeout=10):
     return False
 
 
-def measured(cmd, timeout):
+def measured(cmd, timeout, env=None):
     """Runs cmd pinned to the client core; returns (stdout, cpu seconds of its process tree)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(["taskset", "-c", CLIENT_CORE] + cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(["taskset", "-c", CLIENT_CORE] + cmd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
@@ -54,10 +55,11 @@ def ms(value, unit):
 
 
 class Embperf:
-    name = "embperf"
+    """embperf on its io_uring driver, or on its epoll fallback (EMBPERF_DRIVER=epoll)."""
 
-    def __init__(self, text_file):
-        self.text_file = text_file
+    def __init__(self, text_file, driver="io_uring"):
+        self.text_file, self.driver = text_file, driver
+        self.name = "embperf" if driver == "io_uring" else f"embperf-{driver}"
 
     def run(self, url, concurrency, rate, duration):
         out = tempfile.mkdtemp()
@@ -69,9 +71,12 @@ class Embperf:
                "--export-level", "summary"]
         if rate:
             cmd += ["--request-rate", str(rate), "--arrival-pattern", "constant"]
-        _, cpu = measured(cmd, duration + 60)
+        _, cpu = measured(cmd, duration + 60, env={"EMBPERF_DRIVER": self.driver})
         d = json.load(open(os.path.join(out, "profile_export_aiperf.json")))
         shutil.rmtree(out, ignore_errors=True)
+        ran = d["run_info"]["driver"]
+        if ran != self.driver:
+            raise RuntimeError(f"ran on {ran}, not {self.driver} (is io_uring available?)")
         n = d["request_count"]["avg"] + d.get("error_request_count", {}).get("avg", 0)
         return dict(rps=d["request_throughput"]["avg"], p50=d["request_latency"]["p50"],
                     p99=d["request_latency"]["p99"], requests=n, cpu=cpu,
@@ -234,7 +239,7 @@ def main():
     body_file = os.path.join(tmp, "body.json")
     with open(body_file, "w") as f:
         f.write(body)
-    clients = [Embperf(text_file), Wrk(body), Oha(body)]
+    clients = [Embperf(text_file), Embperf(text_file, "epoll"), Wrk(body), Oha(body)]
     floor = floor_binary()
     if floor:
         clients += [UringFloor(floor, body_file, "single"), UringFloor(floor, body_file, "multishot")]
@@ -301,7 +306,7 @@ def main():
         e64, w64 = results.get((sname, "c=64", "embperf")), results.get((sname, "c=64", "wrk"))
         e1, w1 = results.get((sname, "c=1", "embperf")), results.get((sname, "c=1", "wrk"))
         if w64:
-            for f in ("floor-single", "floor-multishot"):
+            for f in ("floor-single", "floor-multishot", "embperf-epoll"):
                 r = results.get((sname, "c=64", f))
                 if r:
                     print(f"{sname}: {f}/wrk CPU per request at c=64: {r['cpu_per_1k'] / w64['cpu_per_1k']:.2f}")
