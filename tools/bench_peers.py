@@ -220,6 +220,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="rounds per load; the table shows medians")
     ap.add_argument("--aiperf", default="aiperf")
     args = ap.parse_args()
+    if args.repeat < 1 or args.duration < 1:
+        ap.error("--repeat and --duration must be at least 1")
     if (os.cpu_count() or 1) < 2:
         print("note: fewer than 2 cores: client and server share a core", file=sys.stderr)
 
