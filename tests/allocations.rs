@@ -3,14 +3,13 @@
 //! per request would show as thousands here; connection set-up and histogram growth are a
 //! fixed few.) Runs in-process, so this binary's counting allocator sees both sides.
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
-use embperf::engine::{self, EngineConfig, Load, Phase, PhaseSpec, Progress};
-use embperf::http::{Endpoint, RequestTemplate};
 use embperf::mock::{MockConfig, MockServer};
+use support::run_engine;
 
 struct Counting;
 
@@ -36,37 +35,11 @@ static GLOBAL: Counting = Counting;
 
 /// Allocations made by a closed-loop run of `requests` against `url`.
 fn allocations_for(url: &str, requests: u64) -> u64 {
-    let endpoint = Endpoint::parse(url, "/v1/embeddings").unwrap();
-    let body =
-        br#"{"model":"BAAI/bge-small-en-v1.5","input":["the quick brown fox","jumps over"]}"#;
-    let request = RequestTemplate::new(&endpoint.authority, &endpoint.path, &[]).build(body);
-    let config = EngineConfig {
-        endpoints: endpoint.resolve().unwrap(),
-        requests: vec![vec![request]],
-        payload_inputs: vec![2],
-        workers: 1,
-        connections: 8,
-        cores: vec![],
-        phases: vec![PhaseSpec {
-            phase: Phase::Profiling,
-            count: Some(requests),
-            duration: None,
-            grace: Duration::from_secs(5),
-            load: Load::Closed,
-            concurrency_ramp: None,
-        }],
-        request_timeout: Duration::from_secs(10),
-        max_response_bytes: 1 << 20,
-        // Sampled validation keeps a body copy by design; the path measured here is the rest.
-        validate_every: 0,
-        seed: 1,
-        slo: Default::default(),
-        records_per_worker: 0,
-    };
+    let body = br#"{"model":"BAAI/bge-small-en-v1.5","input":["the quick brown fox jumps over"]}"#;
     let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let outcome = engine::run(config, Arc::new(Progress::new(1)));
+    // Sampled validation keeps a body copy by design; the path measured here is the rest.
+    let recorder = run_engine(url, body, requests, 8, 0);
     let after = ALLOCATIONS.load(Ordering::Relaxed);
-    let recorder = &outcome.phases[0].recorder;
     assert_eq!(
         recorder.succeeded, requests,
         "errors: {:?}",

@@ -343,3 +343,18 @@ fn wait_for_model_polls_until_the_server_is_up() {
         stderr(&out)
     );
 }
+
+#[test]
+fn reads_large_requests_late() {
+    // 8 MiB requests, more than the socket buffers hold, to a server that waits before reading
+    // each one: the client's first non-blocking send takes only part of a request, and the rest
+    // must follow through the ring byte-exact, or the server's framing and the counts break.
+    let server = TestServer::start_reading_late(Duration::from_millis(100), |s, _| {
+        respond(s, "200 OK", "", &embeddings_body(1));
+        Flow::Continue
+    });
+    let body = serde_json::json!({ "model": "m", "input": ["x".repeat(8 << 20)] }).to_string();
+    let recorder = run_engine(&server.url(), body.as_bytes(), 6, 2, 1);
+    assert_eq!(recorder.succeeded, 6, "{:?}", recorder.errors);
+    assert_eq!(server.requests(), 6);
+}

@@ -11,6 +11,46 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Runs the engine in this process: `count` closed-loop requests carrying `body` to `url` over
+/// `connections` connections, validating one response in `validate_every` (0: none); returns
+/// what it recorded.
+pub fn run_engine(
+    url: &str,
+    body: &[u8],
+    count: u64,
+    connections: usize,
+    validate_every: u64,
+) -> embperf::stats::Recorder {
+    use embperf::engine::{self, EngineConfig, Load, Phase, PhaseSpec, Progress};
+    use embperf::http::{Endpoint, RequestTemplate};
+    let endpoint = Endpoint::parse(url, "/v1/embeddings").unwrap();
+    let request = RequestTemplate::new(&endpoint.authority, &endpoint.path, &[]).build(body);
+    let config = EngineConfig {
+        endpoints: endpoint.resolve().unwrap(),
+        requests: vec![vec![request]],
+        payload_inputs: vec![1],
+        workers: 1,
+        connections,
+        cores: vec![],
+        phases: vec![PhaseSpec {
+            phase: Phase::Profiling,
+            count: Some(count),
+            duration: None,
+            grace: Duration::from_secs(5),
+            load: Load::Closed,
+            concurrency_ramp: None,
+        }],
+        request_timeout: Duration::from_secs(10),
+        max_response_bytes: 1 << 20,
+        validate_every,
+        seed: 1,
+        slo: Default::default(),
+        records_per_worker: 0,
+    };
+    let outcome = engine::run(config, Arc::new(Progress::new(1)));
+    outcome.phases.into_iter().next().unwrap().recorder
+}
+
 pub fn embperf() -> Command {
     Command::new(env!("CARGO_BIN_EXE_embperf"))
 }
@@ -172,6 +212,15 @@ impl TestServer {
     pub fn start(
         behavior: impl Fn(&mut TcpStream, u64) -> Flow + Send + Sync + 'static,
     ) -> TestServer {
+        TestServer::start_reading_late(Duration::ZERO, behavior)
+    }
+
+    /// Like `start`, but each connection waits `delay` before it reads each request, so a large
+    /// request fills the socket buffers while the client is still sending it.
+    pub fn start_reading_late(
+        delay: Duration,
+        behavior: impl Fn(&mut TcpStream, u64) -> Flow + Send + Sync + 'static,
+    ) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -192,6 +241,7 @@ impl TestServer {
                             let mut carry = Vec::new();
                             let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
                             while !stop.load(Ordering::Relaxed) {
+                                std::thread::sleep(delay);
                                 if read_request(&mut stream, &mut carry).is_none() {
                                     return;
                                 }
