@@ -241,7 +241,9 @@ impl TestServer {
                             let mut carry = Vec::new();
                             let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
                             while !stop.load(Ordering::Relaxed) {
-                                std::thread::sleep(delay);
+                                if !delay.is_zero() {
+                                    std::thread::sleep(delay);
+                                }
                                 if read_request(&mut stream, &mut carry).is_none() {
                                     return;
                                 }
