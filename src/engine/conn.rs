@@ -115,8 +115,8 @@ impl Connection {
 
     /// Sends what the socket takes right now with one non-blocking system call; returns the
     /// byte count (0 when the buffers are full). A request normally fits whole, and a plain send
-    /// skips the io_uring operation's completion and task wake-up: at c=1 about 3% less client
-    /// CPU and a 2–3 µs lower p50 than sending through the ring; no difference at c=64 (paired
+    /// skips the io_uring operation's completion and task wake-up: at c=1 about 2% less client
+    /// CPU and a 2 µs lower p50 than sending through the ring; no difference at c=64 (paired
     /// runs against nginx).
     fn send_now(&self, request: &[u8]) -> io::Result<usize> {
         // SAFETY: send(2) reads `request.len()` bytes from a live slice, on a socket this
