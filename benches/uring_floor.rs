@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use embperf::engine::CpuTime;
-use embperf::http::{BodyKind, Endpoint, RequestTemplate, ResponseHead};
+use embperf::http::{BodyDecoder, Endpoint, RequestTemplate, ResponseHead};
 use embperf::mock::{MockConfig, MockServer};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
@@ -441,52 +441,60 @@ impl Drop for BufRing {
     }
 }
 
-/// Framing state of one connection's current response.
+/// Framing state of one connection's current response, with embperf's head parser and body
+/// decoder.
 #[derive(Default)]
 struct Frame {
     /// Head bytes kept while a head arrives split over completions (rare).
     partial_head: Vec<u8>,
-    /// Body bytes still to come, once the head is parsed.
-    body_left: Option<usize>,
+    /// The body's decoder, once the head is parsed.
+    body: Option<BodyDecoder>,
 }
 
 impl Frame {
     /// Takes the bytes of one completion; `Ok(true)` when they end the response.
     fn consume(&mut self, data: &[u8]) -> Result<bool, String> {
-        let body_bytes = match self.body_left {
-            Some(_) => data.len(),
-            None => {
-                if !self.partial_head.is_empty() {
-                    self.partial_head.extend_from_slice(data);
-                }
-                let bytes = if self.partial_head.is_empty() {
-                    data
-                } else {
-                    &self.partial_head
-                };
-                let Some(head) = ResponseHead::parse(bytes).map_err(|e| e.to_string())? else {
-                    if self.partial_head.is_empty() {
-                        self.partial_head.extend_from_slice(data);
-                    }
-                    return Ok(false);
-                };
-                let BodyKind::Length(length) = head.body else {
-                    return Err("the floor client needs Content-Length responses".into());
-                };
-                if !head.keep_alive || !(200..300).contains(&head.status) {
-                    return Err(format!("status {} or no keep-alive: the floor client needs keep-alive 2xx responses", head.status));
-                }
-                let seen = bytes.len() - head.len;
-                self.partial_head.clear();
-                self.body_left = Some(length as usize);
-                seen
-            }
+        let mut body = match self.body.take() {
+            Some(decoder) => return Self::feed(decoder, data, &mut self.body),
+            None => data,
         };
-        let left = self.body_left.unwrap_or(0);
-        if body_bytes > left {
-            return Err("more bytes than the response announced (pipelining is not used)".into());
+        if !self.partial_head.is_empty() {
+            self.partial_head.extend_from_slice(data);
+            body = &self.partial_head;
         }
-        self.body_left = (body_bytes < left).then_some(left - body_bytes);
-        Ok(self.body_left.is_none())
+        let Some(head) = ResponseHead::parse(body).map_err(|e| e.to_string())? else {
+            if self.partial_head.is_empty() {
+                self.partial_head.extend_from_slice(data);
+            }
+            return Ok(false);
+        };
+        if !head.keep_alive || !(200..300).contains(&head.status) {
+            return Err(format!(
+                "status {}, or a connection close: the floor client needs keep-alive 2xx responses",
+                head.status
+            ));
+        }
+        let done = Self::feed(
+            BodyDecoder::new(head.body),
+            &body[head.len..],
+            &mut self.body,
+        );
+        self.partial_head.clear();
+        done
+    }
+
+    /// Feeds body bytes; keeps the decoder in `slot` until the body ends.
+    fn feed(
+        mut decoder: BodyDecoder,
+        data: &[u8],
+        slot: &mut Option<BodyDecoder>,
+    ) -> Result<bool, String> {
+        let used = decoder.feed(data, |_| {}).map_err(|e| e.to_string())?;
+        if used < data.len() {
+            return Err("more bytes than the response (pipelining is not used)".into());
+        }
+        let done = decoder.is_done();
+        *slot = (!done).then_some(decoder);
+        Ok(done)
     }
 }
